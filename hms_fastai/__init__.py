@@ -1,0 +1,3 @@
+"""hms_fastai: fastai experiments for the HMS Harmful Brain Activity Classification competition."""
+from .constants import *
+from .errors import HMSDataError

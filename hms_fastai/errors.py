@@ -1,0 +1,9 @@
+"""The one exception a user's data can cause."""
+
+
+class HMSDataError(ValueError):
+    """Bad competition input: names the file or id and what is wrong with it."""
+
+    def __init__(self, where, what: str):
+        self.where, self.what = str(where), what
+        super().__init__(f'{where}: {what}')

@@ -1,0 +1,32 @@
+"""Write a validated submission.csv: TARGETS columns in order, one renormalised row per test eeg_id."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_path
+from .constants import TARGETS
+from .errors import HMSDataError
+
+__all__ = ['write_submission']
+
+
+def write_submission(eeg_ids, probs, path, test_ids=None) -> pd.DataFrame:
+    """Check and renormalise `probs` (n, 6) for `eeg_ids`, write them atomically to `path` in `test_ids` order."""
+    ids = np.asarray(eeg_ids).astype(np.int64)
+    p = np.asarray(probs, dtype=np.float64)
+    if p.shape != (len(ids), len(TARGETS)):
+        raise HMSDataError(path, f'probabilities have shape {p.shape}, expected ({len(ids)}, {len(TARGETS)})')
+    if len(set(ids)) != len(ids): raise HMSDataError(path, f'duplicate eeg_id(s) {sorted({i for i in ids if (ids == i).sum() > 1})[:10]}')
+    bad = ~np.isfinite(p).all(axis=1) | (p < 0).any(axis=1) | (p.sum(axis=1) <= 0)
+    if bad.any(): raise HMSDataError(path, f'non-finite, negative or all-zero probabilities for eeg_id(s) {list(ids[bad][:10])}')
+    df = pd.DataFrame(p / p.sum(axis=1, keepdims=True), columns=TARGETS)
+    df.insert(0, 'eeg_id', ids)
+    if test_ids is not None:
+        want = np.asarray(test_ids).astype(np.int64)
+        if set(want) != set(ids):
+            raise HMSDataError(path, f'eeg_ids differ from test.csv: missing {sorted(set(want) - set(ids))[:10]}, '
+                                     f'unexpected {sorted(set(ids) - set(want))[:10]}')
+        df = df.set_index('eeg_id').loc[want].reset_index()
+    with atomic_path(Path(path)) as tmp: df.to_csv(tmp, index=False)
+    return df
