@@ -10,7 +10,7 @@ __all__ = ['check_competition']
 def check_competition(root, deep: bool = False) -> Competition:
     """Load and validate `root`; with `deep`, read every referenced parquet too (raises HMSDataError)."""
     comp = load_competition(root)
-    eeg_table(comp.train)
+    eeg_table(comp.train, comp.root / 'train.csv')
     if deep:
         jobs = [(read_eeg, comp.eeg_path(i, 'train')) for i in comp.train.eeg_id.unique()]
         jobs += [(read_spectrogram, comp.spec_path(i, 'train')) for i in comp.train.spectrogram_id.unique()]

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .constants import EEG_COLUMNS, EEG_RATE, EEG_WINDOW, SPEC_COLUMNS, SPEC_STEP, TARGETS
-from .errors import HMSDataError
+from .errors import HMSDataError, show_ids
 
 __all__ = ['read_eeg', 'read_spectrogram', 'read_csv', 'load_competition', 'Competition',
            'TRAIN_COLUMNS', 'TEST_COLUMNS']
@@ -17,7 +17,7 @@ TRAIN_COLUMNS = ['eeg_id', 'eeg_sub_id', 'eeg_label_offset_seconds', 'spectrogra
                  'spectrogram_sub_id', 'spectrogram_label_offset_seconds', 'label_id', 'patient_id',
                  'expert_consensus', *TARGETS]
 TEST_COLUMNS = ['spectrogram_id', 'eeg_id', 'patient_id']
-_INT_COLUMNS = ['eeg_id', 'spectrogram_id', 'patient_id', *TARGETS]
+_ID_COLUMNS = ['eeg_id', 'spectrogram_id', 'patient_id']
 
 
 def _read_table(path) -> pa.Table:
@@ -84,8 +84,10 @@ def read_csv(path, columns: list) -> pd.DataFrame:
     missing = [c for c in columns if c not in df.columns]
     if missing: raise HMSDataError(path, f'missing column(s) {missing}')
     for c in columns:
-        if c in _INT_COLUMNS and not pd.api.types.is_integer_dtype(df[c]):
-            raise HMSDataError(path, f'column {c!r} must hold integers, found dtype {df[c].dtype}')
+        if c in _ID_COLUMNS and not pd.api.types.is_integer_dtype(df[c]):
+            raise HMSDataError(path, f'column {c!r} must hold integer ids, found dtype {df[c].dtype}')
+        if c in TARGETS and not pd.api.types.is_numeric_dtype(df[c]):
+            raise HMSDataError(path, f'column {c!r} must be numeric, found dtype {df[c].dtype}')
     return df
 
 
@@ -94,8 +96,7 @@ def _check_files(folder: Path, ids, what: str):
     present = {p.stem for p in folder.glob('*.parquet')} if folder.is_dir() else set()
     missing = sorted({int(i) for i in ids if str(int(i)) not in present})
     if missing:
-        shown = ', '.join(map(str, missing[:20])) + (' …' if len(missing) > 20 else '')
-        raise HMSDataError(folder, f'{len(missing)} {what} file(s) missing: {shown}')
+        raise HMSDataError(folder, f'{len(missing)} {what} file(s) missing: {show_ids(missing, 20)[1:-1]}')
 
 
 @dataclass
@@ -118,7 +119,7 @@ class Competition:
 def _check_test(root: Path, test: pd.DataFrame, sample: pd.DataFrame):
     """Test eeg_ids are unique and the sample submission has exactly them."""
     dup = test.eeg_id[test.eeg_id.duplicated()]
-    if len(dup): raise HMSDataError(root / 'test.csv', f'duplicate eeg_id(s) {sorted(set(dup))[:10]}')
+    if len(dup): raise HMSDataError(root / 'test.csv', f'duplicate eeg_id(s) {show_ids(sorted(set(dup)))}')
     if set(sample.eeg_id) != set(test.eeg_id):
         raise HMSDataError(root / 'sample_submission.csv', 'eeg_ids differ from test.csv')
 

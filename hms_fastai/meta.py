@@ -3,18 +3,19 @@ import numpy as np
 import pandas as pd
 
 from .constants import TARGETS
-from .errors import HMSDataError
+from .errors import HMSDataError, show_ids
 
-__all__ = ['eeg_table', 'test_table', 'add_folds', 'EXPERT_VOTES']
+__all__ = ['eeg_table', 'add_folds', 'EXPERT_VOTES']
 
 EXPERT_VOTES = 10
 
 
-def eeg_table(train: pd.DataFrame) -> pd.DataFrame:
+def eeg_table(train: pd.DataFrame, where='train.csv') -> pd.DataFrame:
     """One row per eeg_id: offsets' min/max, patient, vote fractions (summed, normalised), total_votes, expert."""
+    if not set(TARGETS) <= set(train.columns): return _test_eeg_table(train)
     sub_votes = train[TARGETS].sum(axis=1)
     zero = train.loc[sub_votes == 0, 'eeg_id']
-    if len(zero): raise HMSDataError('train.csv', f'eeg_id(s) {sorted(set(zero))[:10]} have rows whose votes sum to 0')
+    if len(zero): raise HMSDataError(where, f'eeg_id(s) {show_ids(sorted(set(zero)))} have rows whose votes sum to 0')
     g = train.assign(_votes=sub_votes).groupby('eeg_id', sort=False)
     t = g.agg(spectrogram_id=('spectrogram_id', 'first'),
               spec_offset_min=('spectrogram_label_offset_seconds', 'min'),
@@ -31,8 +32,8 @@ def eeg_table(train: pd.DataFrame) -> pd.DataFrame:
     return t.reset_index()
 
 
-def test_table(test: pd.DataFrame) -> pd.DataFrame:
-    """The test csv as an eeg-level table: every crop starts at the file's beginning."""
+def _test_eeg_table(test: pd.DataFrame) -> pd.DataFrame:
+    """The test csv (no votes) as an eeg-level table: every crop starts at the file's beginning."""
     t = test[['eeg_id', 'spectrogram_id', 'patient_id']].copy()
     for c in ['spec_offset_min', 'spec_offset_max', 'eeg_offset_min', 'eeg_offset_max']: t[c] = 0.0
     return t.reset_index(drop=True)

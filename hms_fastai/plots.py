@@ -30,7 +30,7 @@ def show_image(img, title: str | None = None, axs=None, channels: list[str] | No
     if own:
         ncols = min(n, 4)
         fig = Figure(figsize=(4 * ncols + 1, 2.6 * -(-n // ncols)), layout='constrained')
-        axs = fig.subplots(-(-n // ncols), ncols, squeeze=False)
+        axs = fig.subplots(-(-n // ncols), ncols, squeeze=False)  # -(-n // c): n / c rounded up
     axs = np.asarray(axs).ravel()
     if len(axs) < n: raise ValueError(f'{n} channels need {n} axes, got {len(axs)}')
     fig = axs[0].get_figure()
@@ -55,11 +55,12 @@ def _montage(eeg: np.ndarray) -> tuple[list[str], np.ndarray]:
 
 
 def _robust_span(x: np.ndarray) -> float:
-    """Typical peak-to-peak size of traces `x` (median over traces of the 1-99 percentile range); 1 if unknown."""
+    """Typical size of traces `x`: median 1-99 percentile range (full range where that is 0), else 1."""
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)
         lo, hi = np.nanpercentile(x, [1, 99], axis=-1)
-        span = np.nanmedian(hi - lo)
+        full = np.nanmax(x, axis=-1) - np.nanmin(x, axis=-1)
+        span = np.nanmedian(np.where(hi > lo, hi - lo, full))
     return float(span) if np.isfinite(span) and span > 0 else 1.0
 
 
@@ -85,7 +86,7 @@ def _draw_montage(ax, eeg: np.ndarray, offset: float):
     ax.set_ylim(y_ekg - 1.5, 1.5)
     ax.set_xlim(t[0], t[-1])
     ax.set_xlabel('time (s)')
-    ax.set_title(f'double banana montage (one row = {span:.0f} µV; EKG {ekg_span:.0f} µV)')
+    ax.set_title(f'double banana montage (row spacing {span:.0f} µV; EKG {ekg_span:.0f} µV)')
 
 
 def _draw_spec(axs, fig, spec: np.ndarray):

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 
 from .constants import TARGETS
-from .errors import HMSDataError
+from .errors import HMSDataError, show_ids
 
 __all__ = ['kaggle_score', 'kl_rows', 'check_probabilities', 'EPSILON']
 
@@ -23,7 +23,7 @@ def _values(df: pd.DataFrame, name: str) -> pd.DataFrame:
     missing = [c for c in ['eeg_id', *TARGETS] if c not in df.columns]
     if missing: raise HMSDataError(name, f'missing column(s) {missing}')
     dup = df.eeg_id[df.eeg_id.duplicated()]
-    if len(dup): raise HMSDataError(name, f'duplicate eeg_id(s) {sorted(set(dup))[:10]}')
+    if len(dup): raise HMSDataError(name, f'duplicate eeg_id(s) {show_ids(sorted(set(dup)))}')
     v = df.set_index('eeg_id')[TARGETS]
     bad = [c for c in TARGETS if not pd.api.types.is_numeric_dtype(v[c])]
     if bad: raise HMSDataError(name, f'column(s) {bad} are not numeric')
@@ -34,11 +34,11 @@ def check_probabilities(v: pd.DataFrame, name: str):
     """The grader's checks: finite, within [0, 1], each row sums to 1."""
     a = v.to_numpy()
     rows = v.index[~np.isfinite(a).all(axis=1)]
-    if len(rows): raise HMSDataError(name, f'non-finite values for eeg_id(s) {list(rows[:10])}')
+    if len(rows): raise HMSDataError(name, f'non-finite values for eeg_id(s) {show_ids(rows)}')
     if (a < 0).any(): raise HMSDataError(name, 'values must be at least zero')
     if (a > 1).any(): raise HMSDataError(name, 'values must be no greater than one')
     off = ~np.isclose(a.sum(axis=1), 1)
-    if off.any(): raise HMSDataError(name, f'rows do not add to one for eeg_id(s) {list(v.index[off][:10])}')
+    if off.any(): raise HMSDataError(name, f'rows do not add to one for eeg_id(s) {show_ids(v.index[off])}')
 
 
 def kaggle_score(solution: pd.DataFrame, submission: pd.DataFrame) -> float:
@@ -46,11 +46,11 @@ def kaggle_score(solution: pd.DataFrame, submission: pd.DataFrame) -> float:
     y, p = _values(solution, 'solution'), _values(submission, 'submission')
     if set(y.index) != set(p.index):
         missing, extra = sorted(set(y.index) - set(p.index)), sorted(set(p.index) - set(y.index))
-        raise HMSDataError('submission', f'eeg_ids differ from the solution: missing {missing[:10]}, unexpected {extra[:10]}')
+        raise HMSDataError('submission', f'eeg_ids differ from the solution: missing {show_ids(missing)}, unexpected {show_ids(extra)}')
     if (y.to_numpy() < 0).any() or not np.isfinite(y.to_numpy()).all():
         raise HMSDataError('solution', 'votes must be finite and non-negative')
     totals = y.sum(axis=1)
-    if (totals == 0).any(): raise HMSDataError('solution', f'eeg_id(s) {list(y.index[totals == 0][:10])} have no votes')
+    if (totals == 0).any(): raise HMSDataError('solution', f'eeg_id(s) {show_ids(y.index[totals == 0])} have no votes')
     y = y.div(totals, axis=0)
     check_probabilities(p, 'submission')
     return float(kl_rows(y.to_numpy(), p.loc[y.index].to_numpy()).mean())

@@ -6,7 +6,7 @@ import pandas as pd
 
 from .atomic import atomic_path
 from .constants import TARGETS
-from .errors import HMSDataError
+from .errors import HMSDataError, show_ids
 
 __all__ = ['write_submission']
 
@@ -17,16 +17,16 @@ def write_submission(eeg_ids, probs, path, test_ids=None) -> pd.DataFrame:
     p = np.asarray(probs, dtype=np.float64)
     if p.shape != (len(ids), len(TARGETS)):
         raise HMSDataError(path, f'probabilities have shape {p.shape}, expected ({len(ids)}, {len(TARGETS)})')
-    if len(set(ids)) != len(ids): raise HMSDataError(path, f'duplicate eeg_id(s) {sorted({i for i in ids if (ids == i).sum() > 1})[:10]}')
+    if len(set(ids)) != len(ids): raise HMSDataError(path, f'duplicate eeg_id(s) {show_ids(sorted(set(ids[pd.Series(ids).duplicated().to_numpy()])))}')
     bad = ~np.isfinite(p).all(axis=1) | (p < 0).any(axis=1) | (p.sum(axis=1) <= 0)
-    if bad.any(): raise HMSDataError(path, f'non-finite, negative or all-zero probabilities for eeg_id(s) {list(ids[bad][:10])}')
+    if bad.any(): raise HMSDataError(path, f'non-finite, negative or all-zero probabilities for eeg_id(s) {show_ids(ids[bad])}')
     df = pd.DataFrame(p / p.sum(axis=1, keepdims=True), columns=TARGETS)
     df.insert(0, 'eeg_id', ids)
     if test_ids is not None:
         want = np.asarray(test_ids).astype(np.int64)
         if set(want) != set(ids):
-            raise HMSDataError(path, f'eeg_ids differ from test.csv: missing {sorted(set(want) - set(ids))[:10]}, '
-                                     f'unexpected {sorted(set(ids) - set(want))[:10]}')
+            raise HMSDataError(path, f'eeg_ids differ from test.csv: missing {show_ids(sorted(set(want) - set(ids)))}, '
+                                     f'unexpected {show_ids(sorted(set(ids) - set(want)))}')
         df = df.set_index('eeg_id').loc[want].reset_index()
     with atomic_path(Path(path)) as tmp: df.to_csv(tmp, index=False)
     return df

@@ -71,6 +71,8 @@ def test_plot_eeg_with_spectrogram(tmp_path, eeg):
     assert [t.get_text() for t in montage.get_yticklabels()] == [*PAIRS, 'EKG']
     assert titles(fig)[1:] == ['Kaggle LL', 'Kaggle LP', 'Kaggle RP', 'Kaggle RL']
     assert fig.get_suptitle() == 'EEG 123 at 5 s' and montage.get_xlabel() == 'time (s)'
+    ekg = montage.get_lines()[-1].get_data()[1]  # sparse spikes still get a readable scale
+    assert np.ptp(ekg) == pytest.approx(1.0)
     saved(fig, tmp_path / 'eeg_spec.png', 100)
 
 
