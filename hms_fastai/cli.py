@@ -30,6 +30,20 @@ def _check(a):
     print(f'{comp.root}: {len(comp.train)} train rows, {comp.train.eeg_id.nunique()} train eegs, {len(comp.test)} test eegs: ok')
 
 
+def _parts(text: str) -> tuple:
+    """Parse --parts: a comma list of 'spec' and 'eeg'."""
+    parts = tuple(p.strip() for p in text.split(','))
+    if not parts or not set(parts) <= {'spec', 'eeg'}: raise argparse.ArgumentTypeError(f"expected 'spec', 'eeg' or 'spec,eeg', got {text!r}")
+    return parts
+
+
+def _prepare(a):
+    """Build the signal store of a split."""
+    from .store import prepare
+    st = prepare(a.data, a.cache, a.split, parts=a.parts)
+    print(f'{st}: ready')
+
+
 def _demo(a):
     """Run the demo end to end and print its score table."""
     from .demo import run_demo
@@ -57,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--data', type=Path, required=True, help='competition folder')
     s.add_argument('--deep', action='store_true', help='read and validate every referenced parquet file')
     s.set_defaults(func=_check)
+
+    s = sub.add_parser('prepare', help='read every parquet once into the memory-mapped signal store')
+    s.add_argument('--data', type=Path, required=True, help='competition folder (may be read-only)')
+    s.add_argument('--cache', type=Path, required=True, help='writable cache folder')
+    s.add_argument('--split', choices=['train', 'test'], default='train')
+    s.add_argument('--parts', type=_parts, default=('spec', 'eeg'), help="'spec', 'eeg' or 'spec,eeg' (the 4-channel variants need one)")
+    s.set_defaults(func=_prepare)
 
     s = sub.add_parser('demo', help='synthetic data → baselines (→ model) → score table')
     s.add_argument('--out', type=Path, default=Path('demo'), help='working folder')
