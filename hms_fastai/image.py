@@ -1,13 +1,11 @@
 """The 8-channel image: the Kaggle-spectrogram half, stacking with the EEG half, and channel lookup."""
-import warnings
-
 import numpy as np
 
 from .constants import CHANNELS, IMAGE_SHAPE, REGIONS, SPEC_COLUMNS, SPEC_WINDOW
 
 __all__ = ['spec_row', 'spec_image', 'image_channels', 'channel_index']
 
-_LO, _HI = np.exp(-4), np.exp(8)  # clip range of the spectrogram power before the log
+_LO, _HI = np.float32(np.exp(-4)), np.float32(np.exp(8))  # clip range of the spectrogram power before the log
 _ROW_PAD, _TIME_CUT = 14, 22      # image rows left empty at top and bottom; time columns cut at each end
 
 
@@ -17,11 +15,21 @@ def spec_row(min_offset: float, max_offset: float) -> int:
 
 
 def _crop(spec: np.ndarray, row: int) -> np.ndarray:
-    """Rows `row:row+SPEC_WINDOW` of `spec` as float64, padded with NaN past the end of the file."""
-    out = np.full((SPEC_WINDOW, spec.shape[1]), np.nan)
-    part = spec[row:row + SPEC_WINDOW]
+    """Rows `row:row+SPEC_WINDOW` of `spec` as float32, padded with NaN past the end of the file."""
+    part = np.asarray(spec[row:row + SPEC_WINDOW], np.float32)
+    if len(part) == SPEC_WINDOW: return part
+    out = np.full((SPEC_WINDOW, spec.shape[1]), np.nan, np.float32)
     out[:len(part)] = part
     return out
+
+
+def _standardise(x: np.ndarray) -> np.ndarray:
+    """(x - nanmean) / (nanstd + 1e-6) of each region's row of x (region, values); NaN → 0."""
+    nan = np.isnan(x)
+    if not nan.any(): return (x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + np.float32(1e-6))
+    n = np.maximum((~nan).sum(1, keepdims=True), 1)
+    d = np.where(nan, np.float32(0), x - np.where(nan, np.float32(0), x).sum(1, keepdims=True) / n)
+    return d / (np.sqrt(np.square(d).sum(1, keepdims=True) / n) + np.float32(1e-6))
 
 
 def spec_image(spec: np.ndarray, row: int) -> np.ndarray:
@@ -29,15 +37,11 @@ def spec_image(spec: np.ndarray, row: int) -> np.ndarray:
     if spec.ndim != 2 or spec.shape[1] != len(SPEC_COLUMNS):
         raise ValueError(f'spec must be (T, {len(SPEC_COLUMNS)}) in SPEC_COLUMNS order, got {spec.shape}')
     if row < 0: raise ValueError(f'row must be >= 0, got {row}')
-    nr, nf = len(REGIONS), len(SPEC_COLUMNS) // len(REGIONS)
-    x = _crop(spec, row).reshape(SPEC_WINDOW, nr, nf).transpose(1, 2, 0)  # (region, freq, time)
-    x = np.log(np.clip(x, _LO, _HI))
-    with warnings.catch_warnings():  # an all-NaN region warns; its NaN mean/std give NaN, then 0 below
-        warnings.simplefilter('ignore', RuntimeWarning)
-        m, s = np.nanmean(x, axis=(1, 2), keepdims=True), np.nanstd(x, axis=(1, 2), keepdims=True)
-    x = np.nan_to_num((x - m) / (s + 1e-6), nan=0.0)
+    nr = len(REGIONS)
+    x = _crop(spec, row).reshape(SPEC_WINDOW, nr, -1).transpose(1, 2, 0).copy()  # (region, freq, time), writable
+    z = _standardise(np.log(np.clip(x, _LO, _HI, out=x), out=x).reshape(nr, -1)).reshape(x.shape)
     out = np.zeros((nr, *IMAGE_SHAPE), np.float32)
-    out[:, _ROW_PAD:-_ROW_PAD] = x[:, :, _TIME_CUT:-_TIME_CUT] / 2.0
+    np.multiply(z[:, :, _TIME_CUT:-_TIME_CUT], np.float32(0.5), out=out[:, _ROW_PAD:-_ROW_PAD])
     return out
 
 

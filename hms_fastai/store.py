@@ -10,7 +10,7 @@ import torch
 from fastprogress.fastprogress import progress_bar
 
 from .atomic import atomic_path
-from .constants import CHANNELS, EEG_RATE, EEG_WINDOW, REGIONS, SPEC_COLUMNS, SPEC_WINDOW
+from .constants import CHANNELS, EEG_RATE, EEG_WINDOW, IMAGE_SHAPE, REGIONS, SPEC_COLUMNS, SPEC_WINDOW
 from .eegspec import eeg_mels
 from .errors import HMSDataError
 from .image import spec_image, spec_row
@@ -29,6 +29,13 @@ def _workers() -> int:
     """Threads for parquet reading: the machine's cores (pyarrow releases the GIL)."""
     import os
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1)
+
+
+def _bar(items, comment: str):
+    """A fastprogress bar over `items` labelled with `comment`."""
+    bar = progress_bar(items)
+    bar.comment = comment
+    return bar
 
 
 def _stamp(path: Path) -> list:
@@ -125,7 +132,7 @@ def _prepare_specs(comp, cache: Path, table: pd.DataFrame, split: str, pool) -> 
     """Build (or reuse) the spectrogram chunks; return the spectrogram index."""
     ranges = _spec_ranges(table, split).sort_values('spectrogram_id').reset_index(drop=True)
     index = []
-    for idx in progress_bar(_spec_chunks(ranges), comment='spectrograms'):
+    for idx in _bar(_spec_chunks(ranges), 'spectrograms'):
         part = ranges.iloc[idx]
         key = _key('spec', split, [[int(r.spectrogram_id), int(r.lo), int(r.hi), _stamp(comp.spec_path(r.spectrogram_id, split))] for r in part.itertuples()])
         path, ipath = cache / split / f'spec_{key}.npy', cache / split / f'spec_{key}.parquet'
@@ -139,7 +146,7 @@ def _prepare_specs(comp, cache: Path, table: pd.DataFrame, split: str, pool) -> 
 def _prepare_mels(comp, cache: Path, table: pd.DataFrame, split: str, pool, device) -> pd.DataFrame:
     """Build (or reuse) the EEG mel chunks; return eeg_id → (file, position)."""
     index = []
-    for start in progress_bar(range(0, len(table), EEG_CHUNK), comment='EEG mel images'):
+    for start in _bar(range(0, len(table), EEG_CHUNK), 'EEG mel images'):
         part = table.iloc[start:start + EEG_CHUNK]
         key = _key('eeg', split, [[int(r.eeg_id), int(r.eeg_start), _stamp(comp.eeg_path(r.eeg_id, split))] for r in part.itertuples()])
         path = cache / split / f'mel_{key}.npy'
@@ -190,6 +197,9 @@ class Store:
                    if set(names) & set(self.channels) and col not in index]
         if missing: raise HMSDataError(self.cache, f'the cache has no {missing} part: run prepare with it')
         self.row = {int(e): i for i, e in enumerate(index.eeg_id)}
+        self._cols = {c: index[c].to_numpy() for c in ('spec_file', 'offset', 'n', 'lo', 'spec_row', 'mel_file', 'mel_pos') if c in index}
+        self._pick = [(names, [names.index(c) for c in self.channels if c in names]) for names in (_SPEC_NAMES, _EEG_NAMES)]
+        self._pick = [(names, idx) for names, idx in self._pick if idx]
         self._maps = {}
 
     @classmethod
@@ -213,21 +223,24 @@ class Store:
         if name not in self._maps: self._maps[name] = np.load(self.cache / self.split / name, mmap_mode='r')
         return self._maps[name]
 
-    def _half(self, r, names) -> np.ndarray:
-        """One half of the image of index row `r`: the Kaggle spectrogram crop or the EEG mel image."""
+    def _half(self, i: int, names) -> np.ndarray:
+        """One half of the image of index row `i`: the Kaggle spectrogram crop (float32) or the EEG mel image (float16)."""
+        c = self._cols
         if names is _SPEC_NAMES:
-            rows = self._map(r.spec_file)[int(r.offset):int(r.offset) + int(r.n)]
-            return spec_image(rows, int(r.spec_row) - int(r.lo))
-        return self._map(r.mel_file)[int(r.mel_pos)].astype(np.float32)
+            rows = self._map(c['spec_file'][i])[c['offset'][i]:c['offset'][i] + c['n'][i]]
+            return spec_image(rows, int(c['spec_row'][i] - c['lo'][i]))
+        return self._map(c['mel_file'][i])[c['mel_pos'][i]]
 
     def image(self, eeg_id: int) -> np.ndarray:
         """The (C, 128, 256) float32 image of one eeg_id, channels in CHANNELS order."""
         i = self.row.get(int(eeg_id))
         if i is None: raise HMSDataError(self.cache, f'eeg_id {eeg_id} is not in the {self.split} cache')
-        r = self.index.iloc[i]
-        halves = [self._half(r, names)[[names.index(c) for c in self.channels if c in names]]
-                  for names in (_SPEC_NAMES, _EEG_NAMES) if set(names) & set(self.channels)]
-        return np.concatenate(halves) if len(halves) > 1 else halves[0]
+        out, k = np.empty((len(self.channels), *IMAGE_SHAPE), np.float32), 0
+        for names, idx in self._pick:
+            half = self._half(i, names)
+            out[k:k + len(idx)] = half if len(idx) == len(names) else half[idx]
+            k += len(idx)
+        return out
 
     def images(self, eeg_ids) -> np.ndarray:
         """(n, C, 128, 256) float32 images of several eeg_ids."""
