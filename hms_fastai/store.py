@@ -22,7 +22,7 @@ __all__ = ['prepare', 'Store', 'FORMAT', 'PARTS']
 FORMAT = 1                       # bump when the cache layout or the image recipe changes
 PARTS = ('spec', 'eeg')          # the two halves a cache can hold
 EEG_CHUNK, SPEC_CHUNK_ROWS, MEL_BATCH = 256, 200_000, 64
-_SPEC_NAMES, _EEG_NAMES = [f'spec_{r}' for r in REGIONS], [f'eeg_{r}' for r in REGIONS]
+_HALVES = {part: [f'{part}_{r}' for r in REGIONS] for part in PARTS}   # channel names of each half
 
 
 def _workers() -> int:
@@ -151,7 +151,7 @@ def _prepare_mels(comp, cache: Path, table: pd.DataFrame, split: str, pool, devi
         key = _key('eeg', split, [[int(r.eeg_id), int(r.eeg_start), _stamp(comp.eeg_path(r.eeg_id, split))] for r in part.itertuples()])
         path = cache / split / f'mel_{key}.npy'
         if not path.exists(): _build_mel_chunk(comp, split, part, path, pool, device)
-        index.append(pd.DataFrame({'eeg_id': part.eeg_id.to_numpy(), 'mel_file': path.name, 'mel_pos': np.arange(len(part))}))
+        index.append(pd.DataFrame({'eeg_id': part.eeg_id.to_numpy(), 'eeg_file': path.name, 'eeg_pos': np.arange(len(part))}))
     return pd.concat(index, ignore_index=True)
 
 
@@ -179,7 +179,7 @@ def prepare(data_root, cache_dir, split: str = 'train', parts=PARTS, device=None
 
 def _remove_stale(folder: Path, table: pd.DataFrame, parts):
     """Delete the prepared parts' chunk files that the new index no longer refers to, and leftover temp files."""
-    keep = set(table.get('mel_file', [])) | set(table.get('spec_file', []))
+    keep = set(table.get('eeg_file', [])) | set(table.get('spec_file', []))
     keep |= {f.replace('.npy', '.parquet') for f in keep}
     prefixes = tuple({'spec': 'spec_', 'eeg': 'mel_'}[p] for p in parts)
     for f in folder.iterdir():
@@ -193,13 +193,12 @@ class Store:
         self.cache, self.split, self.index = Path(cache_dir), split, index
         self.channels = [c for c in CHANNELS if c in channels]
         if len(self.channels) != len(channels): raise ValueError(f'unknown channel(s) in {channels}; known: {CHANNELS}')
-        missing = [p for p, names, col in (('spec', _SPEC_NAMES, 'spec_file'), ('eeg', _EEG_NAMES, 'mel_file'))
-                   if set(names) & set(self.channels) and col not in index]
+        missing = [p for p, names in _HALVES.items() if set(names) & set(self.channels) and f'{p}_file' not in index]
         if missing: raise HMSDataError(self.cache, f'the cache has no {missing} part: run prepare with it')
         self.row = {int(e): i for i, e in enumerate(index.eeg_id)}
-        self._cols = {c: index[c].to_numpy() for c in ('spec_file', 'offset', 'n', 'lo', 'spec_row', 'mel_file', 'mel_pos') if c in index}
-        self._pick = [(names, [names.index(c) for c in self.channels if c in names]) for names in (_SPEC_NAMES, _EEG_NAMES)]
-        self._pick = [(names, idx) for names, idx in self._pick if idx]
+        self._cols = {c: index[c].to_numpy() for c in ('spec_file', 'offset', 'n', 'lo', 'spec_row', 'eeg_file', 'eeg_pos') if c in index}
+        self._pick = [(part, [names.index(c) for c in self.channels if c in names]) for part, names in _HALVES.items()]
+        self._pick = [(part, idx) for part, idx in self._pick if idx]
         self._maps = {}
 
     @classmethod
@@ -223,22 +222,22 @@ class Store:
         if name not in self._maps: self._maps[name] = np.load(self.cache / self.split / name, mmap_mode='r')
         return self._maps[name]
 
-    def _half(self, i: int, names) -> np.ndarray:
+    def _half(self, i: int, part: str) -> np.ndarray:
         """One half of the image of index row `i`: the Kaggle spectrogram crop (float32) or the EEG mel image (float16)."""
         c = self._cols
-        if names is _SPEC_NAMES:
+        if part == 'spec':
             rows = self._map(c['spec_file'][i])[c['offset'][i]:c['offset'][i] + c['n'][i]]
             return spec_image(rows, int(c['spec_row'][i] - c['lo'][i]))
-        return self._map(c['mel_file'][i])[c['mel_pos'][i]]
+        return self._map(c['eeg_file'][i])[c['eeg_pos'][i]]
 
     def image(self, eeg_id: int) -> np.ndarray:
         """The (C, 128, 256) float32 image of one eeg_id, channels in CHANNELS order."""
         i = self.row.get(int(eeg_id))
         if i is None: raise HMSDataError(self.cache, f'eeg_id {eeg_id} is not in the {self.split} cache')
         out, k = np.empty((len(self.channels), *IMAGE_SHAPE), np.float32), 0
-        for names, idx in self._pick:
-            half = self._half(i, names)
-            out[k:k + len(idx)] = half if len(idx) == len(names) else half[idx]
+        for part, idx in self._pick:
+            half = self._half(i, part)
+            out[k:k + len(idx)] = half if len(idx) == len(REGIONS) else half[idx]
             k += len(idx)
         return out
 
