@@ -18,3 +18,13 @@ def synth_root(tmp_path_factory) -> Path:
     """A tiny synthetic competition folder made once per session."""
     from hms_fastai.synth import make_synthetic
     return make_synthetic(tmp_path_factory.mktemp('synth'), n_eegs=24, n_test=6, seed=1)
+
+
+@pytest.fixture(scope='session')
+def fastai_data(synth_root, tmp_path_factory):
+    """For the fastai tests: (train Store, test Store, train eeg table with 3 patient folds), prepared once."""
+    from hms_fastai.meta import add_folds
+    from hms_fastai.store import prepare
+    cache = tmp_path_factory.mktemp('fastai_cache')
+    train, test = prepare(synth_root, cache, 'train'), prepare(synth_root, cache, 'test')
+    return train, test, add_folds(train.table, 3)

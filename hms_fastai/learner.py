@@ -1,0 +1,39 @@
+"""The HMS learner: fastai's vision_learner on a timm body with n_in channels, 6 soft outputs and the KL objective."""
+from pathlib import Path
+
+import fastai.callback.progress  # noqa: F401  (progress bars on every Learner)
+import fastai.callback.schedule  # noqa: F401  (Learner.fit_one_cycle, fine_tune, lr_find)
+from fastai.learner import Learner
+from fastai.torch_core import set_seed
+from fastai.vision.learner import vision_learner
+
+from .constants import TARGETS
+from .data import dl_channels
+from .errors import HMSDataError
+from .metrics import KLDivLossFlat, kl_metrics
+
+__all__ = ['hms_learner', 'timm_body']
+
+
+def _weights_kwargs(pretrained) -> dict:
+    """timm arguments that load a local weights file (a path) instead of downloading (True)."""
+    if isinstance(pretrained, bool): return {}
+    path = Path(pretrained)
+    if not path.is_file(): raise HMSDataError(path, 'no such weights file (expected a timm state dict, .pth or .safetensors)')
+    return {'pretrained_cfg_overlay': {'file': str(path)}}
+
+
+def hms_learner(dls, arch: str = 'resnet34d', n_in: int | None = None, pretrained: bool | str | Path = False,
+                lr: float = 1e-3, metrics=None, cbs=None, seed: int | None = None, **kwargs) -> Learner:
+    """vision_learner on timm model `arch`: n_in (default: the dls's channels) → 6 logits, KL loss, Kaggle-KL metrics."""
+    # pretrained True (timm download or HF cache) or a weights path (first conv adapted to n_in by timm): the body
+    # starts frozen, as fastai does; fine_tune() trains the head, then unfreezes. False: nothing frozen; fit_one_cycle().
+    if seed is not None: set_seed(seed, reproducible=True)
+    return vision_learner(dls, arch, n_in=n_in or len(dl_channels(dls)), n_out=len(TARGETS), pretrained=bool(pretrained),
+                          normalize=False, loss_func=KLDivLossFlat(), metrics=kl_metrics() if metrics is None else metrics,
+                          cbs=cbs, lr=lr, **_weights_kwargs(pretrained), **kwargs)
+
+
+def timm_body(learn: Learner):
+    """The timm model inside a learner's body (e.g. to inspect `conv1`)."""
+    return learn.model[0].model
