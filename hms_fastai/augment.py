@@ -6,7 +6,7 @@ from fasttransform import Transform
 
 from .image import channel_index
 
-__all__ = ['flip_perm', 'flip_channels', 'HemisphereFlip', 'stripe_mask', 'TimeMask', 'FreqMask', 'SoftMixUp', 'hms_augs']
+__all__ = ['flip_perm', 'flip_channels', 'FlipInputs', 'HemisphereFlip', 'stripe_mask', 'TimeMask', 'FreqMask', 'SoftMixUp', 'hms_augs']
 
 _MIRROR = {'LL': 'RL', 'RL': 'LL', 'LP': 'RP', 'RP': 'LP'}
 
@@ -24,6 +24,14 @@ def flip_perm(channels: list[str]) -> list[int]:
 def flip_channels(x: torch.Tensor, channels: list[str]) -> torch.Tensor:
     """Images `x` (..., C, H, W) with left and right swapped (LL↔RL, LP↔RP of each source); deterministic."""
     return x[..., flip_perm(channels), :, :]
+
+
+class FlipInputs(Callback):
+    """Flip the hemispheres of every input batch (deterministic test-time augmentation)."""
+
+    def __init__(self, channels: list[str]): self.perm = flip_perm(channels)
+
+    def before_batch(self): self.learn.xb = (self.xb[0][:, self.perm],)
 
 
 def _channels(tfm, x) -> list[str]:

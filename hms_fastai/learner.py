@@ -8,11 +8,12 @@ from fastai.torch_core import set_seed
 from fastai.vision.learner import vision_learner
 
 from .constants import TARGETS
+from .augment import FlipInputs
 from .data import dl_channels
 from .errors import HMSDataError
 from .metrics import KLDivLossFlat, kl_metrics
 
-__all__ = ['hms_learner', 'timm_body']
+__all__ = ['HMSLearner', 'hms_learner', 'timm_body']
 
 
 def _weights_kwargs(pretrained) -> dict:
@@ -23,15 +24,30 @@ def _weights_kwargs(pretrained) -> dict:
     return {'pretrained_cfg_overlay': {'file': str(path)}}
 
 
+class HMSLearner(Learner):
+    """fastai's Learner with a deterministic `tta`: the mean of plain and hemisphere-flipped predictions."""
+
+    def tta(self, ds_idx: int = 1, dl=None, flip: bool = True, **kwargs):
+        """Probabilities averaged over identity and left↔right flip, never the random training augmentations."""
+        if kwargs: raise TypeError(f'HMSLearner.tta is deterministic (identity + flip); unsupported {sorted(kwargs)}')
+        dl = dl if dl is not None else self.dls[ds_idx].new(shuffle=False, drop_last=False)
+        preds, targs = self.get_preds(dl=dl)
+        if not flip: return preds, targs
+        flipped, _ = self.get_preds(dl=dl, cbs=[FlipInputs(dl_channels(dl))])
+        return (preds + flipped) / 2, targs
+
+
 def hms_learner(dls, arch: str = 'resnet34d', n_in: int | None = None, pretrained: bool | str | Path = False,
                 lr: float = 1e-3, metrics=None, cbs=None, seed: int | None = None, **kwargs) -> Learner:
     """vision_learner on timm model `arch`: n_in (default: the dls's channels) → 6 logits, KL loss, Kaggle-KL metrics."""
     # pretrained True (timm download or HF cache) or a weights path (first conv adapted to n_in by timm): the body
     # starts frozen, as fastai does; fine_tune() trains the head, then unfreezes. False: nothing frozen; fit_one_cycle().
     if seed is not None: set_seed(seed, reproducible=True)
-    return vision_learner(dls, arch, n_in=n_in or len(dl_channels(dls)), n_out=len(TARGETS), pretrained=bool(pretrained),
-                          normalize=False, loss_func=KLDivLossFlat(), metrics=kl_metrics() if metrics is None else metrics,
-                          cbs=cbs, lr=lr, **_weights_kwargs(pretrained), **kwargs)
+    learn = vision_learner(dls, arch, n_in=n_in or len(dl_channels(dls)), n_out=len(TARGETS), pretrained=bool(pretrained),
+                           normalize=False, loss_func=KLDivLossFlat(), metrics=kl_metrics() if metrics is None else metrics,
+                           cbs=cbs, lr=lr, **_weights_kwargs(pretrained), **kwargs)
+    learn.__class__ = HMSLearner       # vision_learner builds a plain Learner; only `tta` differs
+    return learn
 
 
 def timm_body(learn: Learner):

@@ -36,26 +36,31 @@ class KLMetric(Metric):
 
     def __init__(self, expert_only: bool = False): self.expert_only = expert_only
 
-    def reset(self): self.preds, self.targs, self.dl = [], [], None
+    def reset(self): self.preds, self.targs, self.expert = [], [], None
 
     def accumulate(self, learn):
-        """Collect one batch's probabilities and targets."""
+        """Collect one batch's probabilities and targets (and, once, the expert flags of the loader's rows)."""
         self.preds.append(to_detach(F.softmax(learn.pred.float(), dim=-1)))
         self.targs.append(to_detach(learn.y))
-        self.dl = learn.dl
+        if self.expert_only and self.expert is None: self.expert = learn.dl.items['expert'].to_numpy(bool)
 
     @property
     def value(self) -> float:
         """Mean per-row KL, in the same clipping as the grader."""
         if not self.preds: return float('nan')
         p, y = torch.cat(self.preds).numpy(), torch.cat(self.targs).float().numpy()
-        if self.expert_only:
-            mask = self.dl.items['expert'].to_numpy(bool)[:len(p)]
-            p, y = p[mask], y[mask]
+        if self.expert_only: p, y = p[self.expert[:len(p)]], y[self.expert[:len(p)]]
         return float(kl_rows(y, p).mean()) if len(p) else float('nan')
 
     @property
     def name(self) -> str: return 'kl_expert' if self.expert_only else 'kl'
+
+    def __getstate__(self):
+        return {'expert_only': self.expert_only}      # an exported learner carries no validation predictions
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.reset()
 
 
 def kl_metrics() -> list:
