@@ -3,6 +3,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .constants import CHANNELS
 from .errors import HMSDataError
 
 __all__ = ['main']
@@ -44,10 +45,47 @@ def _prepare(a):
     print(f'{st}: ready')
 
 
+_HALF_CHANNELS = {'all': CHANNELS, 'spec': CHANNELS[:4], 'eeg': CHANNELS[4:]}
+
+
+def _train(a):
+    """Train one learner per fold, export each, print the OOF scores."""
+    from .meta import add_folds
+    from .recipes import train_folds
+    from .store import prepare
+    channels = _HALF_CHANNELS[a.channels]
+    if a.n_in is not None and a.n_in != len(channels):
+        raise HMSDataError('--n-in', f'{a.n_in} channels do not match --channels {a.channels} ({len(channels)})')
+    store = prepare(a.data, a.cache, 'train', parts=('spec', 'eeg') if a.channels == 'all' else (a.channels,))
+    table = add_folds(store.table, a.folds, seed=a.seed)
+    epochs = (a.epochs, a.epochs2 or max(1, a.epochs // 2)) if a.two_stage else a.epochs
+    pretrained = False if a.pretrained.lower() == 'none' else a.pretrained
+    paths, _, scores = train_folds(table, store, a.out, two_stage=a.two_stage, arch=a.arch, epochs=epochs, bs=a.bs,
+                                   lr=a.lr, pretrained=pretrained, channels=channels, mixup=a.mixup, seed=a.seed)
+    print(f'exported {len(paths)} learners to {a.out}; out-of-fold predictions in {Path(a.out) / "oof.csv"}')
+    print(f'OOF KL (all rows):    {scores["kl"]:.4f}')
+    print(f'OOF KL (expert rows): {scores["kl_expert"]:.4f}')
+
+
+def _predict(a):
+    """Predict the test set with every exported learner of a folder and write the submission."""
+    from .infer import submit
+    sub = submit(a.models, a.data, a.cache, a.out, tta=not a.no_tta)
+    print(f'wrote {a.out}: {len(sub)} rows')
+
+
 def _demo(a):
     """Run the demo end to end and print its score table."""
     from .demo import run_demo
-    run_demo(a.out, n_eegs=a.n_eegs, n_test=a.n_test, seed=a.seed)
+    run_demo(a.out, n_eegs=a.n_eegs, n_test=a.n_test, arch=a.arch, epochs=a.epochs, seed=a.seed)
+
+
+def _compare(a):
+    """Compare two submissions (and score both against a solution); print the report."""
+    from .compare import compare_submissions
+    c = compare_submissions(a.a_csv, a.b_csv, solution=a.solution, top=a.top)
+    print(c.report())
+    if a.plot: c.plot(a.plot)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,12 +117,48 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--parts', type=_parts, default=('spec', 'eeg'), help="'spec', 'eeg' or 'spec,eeg' (the 4-channel variants need one)")
     s.set_defaults(func=_prepare)
 
-    s = sub.add_parser('demo', help='synthetic data → baselines (→ model) → score table')
+    s = sub.add_parser('train', help='train one learner per fold, export each, print OOF scores')
+    s.add_argument('--data', type=Path, required=True, help='competition folder')
+    s.add_argument('--cache', type=Path, required=True, help='signal store folder (prepared here if needed)')
+    s.add_argument('--out', type=Path, required=True, help='folder for fold{k}.pkl exports and oof.csv')
+    s.add_argument('--arch', default='resnet34d', help='any timm model name (resnet34d, resnet34, efficientnet_b0, …)')
+    s.add_argument('--channels', choices=list(_HALF_CHANNELS), default='all', help='all 8, or the 4 spec / eeg channels')
+    s.add_argument('--n-in', type=int, choices=[4, 8], help='input channels (must agree with --channels)')
+    s.add_argument('--epochs', type=int, default=5)
+    s.add_argument('--epochs2', type=int, help='stage-2 epochs with --two-stage (default: epochs // 2)')
+    s.add_argument('--bs', type=int, default=32)
+    s.add_argument('--lr', type=float, default=1e-3)
+    s.add_argument('--folds', type=int, default=5, help='patient-grouped folds (≥ 2)')
+    s.add_argument('--two-stage', action='store_true', help='stage 1 on all rows, stage 2 on expert rows (lr/10)')
+    s.add_argument('--mixup', type=float, default=0.0, help='soft-label MixUp alpha (0: off)')
+    s.add_argument('--pretrained', default='none', help="a local timm weights file, or 'none'")
+    s.add_argument('--seed', type=int, default=42)
+    s.set_defaults(func=_train)
+
+    s = sub.add_parser('predict', help='exported learners → TTA ensemble → submission.csv')
+    s.add_argument('--data', type=Path, required=True, help='competition folder (test.csv, test_eegs, test_spectrograms)')
+    s.add_argument('--cache', type=Path, required=True, help='signal store folder for the test split')
+    s.add_argument('--models', type=Path, required=True, help='folder of exported *.pkl learners (or one file)')
+    s.add_argument('--out', type=Path, default=Path('submission.csv'))
+    s.add_argument('--no-tta', action='store_true', help='skip the hemisphere-flip test-time augmentation')
+    s.set_defaults(func=_predict)
+
+    s = sub.add_parser('demo', help='synthetic data → prepare → train → TTA submission → score table')
     s.add_argument('--out', type=Path, default=Path('demo'), help='working folder')
     s.add_argument('--n-eegs', type=int, default=600)
     s.add_argument('--n-test', type=int, default=150)
+    s.add_argument('--arch', default='resnet18d', help='timm model name')
+    s.add_argument('--epochs', type=int, default=6)
     s.add_argument('--seed', type=int, default=0)
     s.set_defaults(func=_demo)
+
+    s = sub.add_parser('compare', help='compare two submissions: class means, KL both ways, argmax agreement, biggest differences')
+    s.add_argument('a_csv', metavar='A', type=Path, help='csv: eeg_id + the 6 probability columns (A)')
+    s.add_argument('b_csv', metavar='B', type=Path, help='csv: the same eeg_ids (B)')
+    s.add_argument('--solution', type=Path, help='csv: eeg_id + the 6 vote columns; adds both scores and per-class contributions')
+    s.add_argument('--plot', type=Path, help='write the comparison figure to this PNG')
+    s.add_argument('--top', type=int, default=10, help='how many most-different eeg_ids to list')
+    s.set_defaults(func=_compare)
     return p
 
 
