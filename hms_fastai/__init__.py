@@ -1,4 +1,8 @@
 """hms_fastai: fastai experiments for the HMS Harmful Brain Activity Classification competition."""
+import warnings
+
+# fastai 2.8 calls torch.jit.script at import, which torch 2.15 deprecates: a warning users can do nothing about.
+warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 from .constants import *
 from .errors import HMSDataError
 from .io import *
