@@ -22,3 +22,4 @@ from .augment import *
 from .learner import *
 from .recipes import *
 from .infer import *
+from .compare import *

@@ -18,7 +18,6 @@ def _synth(a):
 
 def _score(a):
     """Score a submission against a solution; the score alone on the last line."""
-    import pandas as pd
     from .io import read_csv
     from .score import kaggle_score
     print(f'{kaggle_score(read_csv(a.solution, ["eeg_id"]), read_csv(a.submission, ["eeg_id"])):.6f}')

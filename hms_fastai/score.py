@@ -5,7 +5,7 @@ import pandas as pd
 from .constants import TARGETS
 from .errors import HMSDataError, show_ids
 
-__all__ = ['kaggle_score', 'kl_rows', 'check_probabilities', 'EPSILON']
+__all__ = ['kaggle_score', 'kl_rows', 'target_table', 'check_probabilities', 'EPSILON']
 
 EPSILON = 1e-15
 
@@ -18,7 +18,7 @@ def kl_rows(y: np.ndarray, p: np.ndarray, eps: float = EPSILON) -> np.ndarray:
     return cells.sum(axis=1)
 
 
-def _values(df: pd.DataFrame, name: str) -> pd.DataFrame:
+def target_table(df: pd.DataFrame, name: str) -> pd.DataFrame:
     """The eeg_id-indexed TARGETS of a table, checked to be present, unique and numeric."""
     missing = [c for c in ['eeg_id', *TARGETS] if c not in df.columns]
     if missing: raise HMSDataError(name, f'missing column(s) {missing}')
@@ -43,7 +43,7 @@ def check_probabilities(v: pd.DataFrame, name: str):
 
 def kaggle_score(solution: pd.DataFrame, submission: pd.DataFrame) -> float:
     """Mean over eeg_ids of KL(solution‖submission), exactly as the competition grades it."""
-    y, p = _values(solution, 'solution'), _values(submission, 'submission')
+    y, p = target_table(solution, 'solution'), target_table(submission, 'submission')
     if set(y.index) != set(p.index):
         missing, extra = sorted(set(y.index) - set(p.index)), sorted(set(p.index) - set(y.index))
         raise HMSDataError('submission', f'eeg_ids differ from the solution: missing {show_ids(missing)}, unexpected {show_ids(extra)}')
