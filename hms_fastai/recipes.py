@@ -13,6 +13,7 @@ from .atomic import atomic_path
 from .augment import hms_augs
 from .constants import TARGETS
 from .data import hms_dls
+from .errors import HMSDataError
 from .learner import hms_learner
 from .meta import add_folds
 from .score import kaggle_score
@@ -67,9 +68,11 @@ def train_two_stage(table: pd.DataFrame, store, fold: int = 0, arch: str = 'resn
                     monitor: str = 'valid_loss', monitor2: str = 'kl_expert', seed: int | None = None,
                     num_workers: int = 0, **kwargs) -> Learner:
     """Stage 1 on all training rows, stage 2 (lr2 = lr/10) on expert training rows; validation keeps all fold rows."""
+    stage2 = table[table['expert'].to_numpy(bool) | (table['fold'] == fold).to_numpy()]
+    n2 = int((stage2['fold'] != fold).sum())
+    if n2 < bs: raise HMSDataError('table', f'stage 2 of fold {fold} has {n2} expert training rows, fewer than one batch (bs={bs})')
     learn, tfms, cbs = _setup(table, store, fold, arch, bs, channels, flip, mask, mixup, pretrained, seed, num_workers, **kwargs)
     _fit(learn, epochs[0], lr, monitor, cbs, fine=bool(pretrained))
-    stage2 = table[table['expert'].to_numpy(bool) | (table['fold'] == fold).to_numpy()]
     learn.dls = hms_dls(stage2, store, fold=fold, bs=bs, channels=channels, batch_tfms=tfms,
                         num_workers=num_workers)
     _fit(learn, epochs[1], lr / 10 if lr2 is None else lr2, monitor2, cbs, fine=False)

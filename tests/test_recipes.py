@@ -7,6 +7,7 @@ import torch
 from fastai.callback.core import Callback
 
 from hms_fastai.constants import TARGETS
+from hms_fastai.errors import HMSDataError
 from hms_fastai.recipes import oof_scores, train_fold, train_folds, train_two_stage
 from hms_fastai.score import kaggle_score
 
@@ -66,3 +67,10 @@ def test_oof_scores_without_expert_rows_is_nan(fastai_data):
     oof = plain[['eeg_id', *TARGETS]].assign(**{t: 1 / 6 for t in TARGETS})
     scores = oof_scores(plain, oof)
     assert scores['kl'] == pytest.approx(kaggle_score(plain, oof)) and np.isnan(scores['kl_expert'])
+
+
+def test_two_stage_refuses_a_second_stage_without_one_batch_of_expert_rows(fastai_data):
+    train, _, table = fastai_data
+    n = int((table.expert & (table.fold != 0)).sum())
+    with pytest.raises(HMSDataError, match=f'has {n} expert training rows, fewer than one batch'):
+        train_two_stage(table, train, fold=0, epochs=(1, 1), **{**TINY, 'bs': n + 1})
