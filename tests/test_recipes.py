@@ -50,7 +50,7 @@ def test_two_stage_second_stage_trains_on_expert_rows(fastai_data):
 def test_train_folds_exports_and_scores_out_of_fold(fastai_data, tmp_path, two_stage):
     train, _, table = fastai_data
     paths, oof, scores = train_folds(table.drop(columns='fold'), train, tmp_path, n_folds=3, two_stage=two_stage,
-                                     epochs=(1, 1) if two_stage else 1, **TINY)
+                                     epochs=(1, 1) if two_stage else 1, **{**TINY, 'bs': 4})
     assert paths == [tmp_path / f'fold{k}.pkl' for k in range(3)] and all(p.stat().st_size > 0 for p in paths)
     assert sorted(oof.eeg_id) == sorted(table.eeg_id) and list(oof.columns) == ['eeg_id', 'fold', *TARGETS]
     np.testing.assert_allclose(oof[TARGETS].sum(axis=1), 1, rtol=1e-5)
