@@ -23,3 +23,6 @@ from .learner import *
 from .recipes import *
 from .infer import *
 from .compare import *
+from .tabular import *
+from .naive import *
+from .experiments import *

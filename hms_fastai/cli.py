@@ -87,6 +87,13 @@ def _compare(a):
     if a.plot: c.plot(a.plot)
 
 
+def _experiments(a):
+    """Train the named configs on one fold assignment and print the results table."""
+    from .experiments import run_experiments
+    run_experiments(a.data, a.cache, a.out, only=a.only, n_folds=a.folds, epochs=a.epochs, bs=a.bs, seed=a.seed)
+    print((a.out / 'results.md').read_text(), end='')
+
+
 def _parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     p = argparse.ArgumentParser(prog='hms-fastai', description=__doc__)
@@ -158,6 +165,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--plot', type=Path, help='write the comparison figure to this PNG')
     s.add_argument('--top', type=int, default=10, help='how many most-different eeg_ids to list')
     s.set_defaults(func=_compare)
+
+    s = sub.add_parser('experiments', help="the log's systems as named configs on the same folds → results table")
+    s.add_argument('--data', type=Path, required=True, help='competition folder (test_solution.csv adds a test KL column)')
+    s.add_argument('--cache', type=Path, required=True, help='writable cache folder')
+    s.add_argument('--out', type=Path, required=True, help='results.csv/.md, and a folder per config')
+    s.add_argument('--only', nargs='+', metavar='NAME', help='configs to run (default: all; prior and uniform always)')
+    s.add_argument('--folds', type=int, default=5)
+    s.add_argument('--epochs', type=int, help="every config's epochs (default: each config's own)")
+    s.add_argument('--bs', type=int, help="every config's batch size (default: each config's own)")
+    s.add_argument('--seed', type=int, default=0)
+    s.set_defaults(func=_experiments)
     return p
 
 

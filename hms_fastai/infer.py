@@ -7,7 +7,7 @@ import torch
 from fastai.learner import Learner, load_learner
 
 from .constants import TARGETS
-from .data import dl_channels, hms_test_dl
+from .data import hms_test_dl
 from .errors import HMSDataError
 from .io import load_competition
 from .meta import eeg_table
@@ -31,11 +31,6 @@ def load_learners(models) -> list[Learner]:
     return out
 
 
-def _parts(learners) -> tuple:
-    """The halves of the image ('spec', 'eeg') that any of the learners reads."""
-    return tuple(p for p in ('spec', 'eeg') if any(c.startswith(p) for l in learners for c in dl_channels(l.dls)))
-
-
 def predict(models, data_root, cache_dir, tta: bool = True, weights=None, bs: int | None = None) -> pd.DataFrame:
     """Test-set probabilities (eeg_id + TARGETS, test.csv order): each learner with identity+flip TTA, weighted mean."""
     learners = load_learners(models)
@@ -43,7 +38,7 @@ def predict(models, data_root, cache_dir, tta: bool = True, weights=None, bs: in
     if len(w) != len(learners) or (w < 0).any() or w.sum() <= 0:
         raise ValueError(f'weights must be {len(learners)} non-negative numbers, not all 0, got {weights}')
     test = load_competition(data_root, train=False).test
-    store = prepare(data_root, cache_dir, 'test', parts=_parts(learners))
+    store = prepare(data_root, cache_dir, 'test')       # both halves: the test split is small, the index stays whole
     table = eeg_table(test)
     probs = 0
     for learn, wk in zip(learners, w / w.sum()):
