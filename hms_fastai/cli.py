@@ -76,7 +76,7 @@ def _predict(a):
 def _demo(a):
     """Run the demo end to end and print its score table."""
     from .demo import run_demo
-    run_demo(a.out, n_eegs=a.n_eegs, n_test=a.n_test, arch=a.arch, epochs=a.epochs, seed=a.seed)
+    run_demo(a.out, n_eegs=a.n_eegs, n_test=a.n_test, arch=a.arch, epochs=(a.epochs, a.epochs2), seed=a.seed)
 
 
 def _compare(a):
@@ -154,7 +154,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--n-eegs', type=int, default=600)
     s.add_argument('--n-test', type=int, default=150)
     s.add_argument('--arch', default='resnet18d', help='timm model name')
-    s.add_argument('--epochs', type=int, default=6)
+    s.add_argument('--epochs', type=int, default=8, help='stage 1: all training rows')
+    s.add_argument('--epochs2', type=int, default=4, help='stage 2: expert training rows')
     s.add_argument('--seed', type=int, default=0)
     s.set_defaults(func=_demo)
 
