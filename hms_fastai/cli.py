@@ -154,8 +154,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--n-eegs', type=int, default=600)
     s.add_argument('--n-test', type=int, default=150)
     s.add_argument('--arch', default='resnet18d', help='timm model name')
-    s.add_argument('--epochs', type=int, default=8, help='stage 1: all training rows')
-    s.add_argument('--epochs2', type=int, default=4, help='stage 2: expert training rows')
+    s.add_argument('--epochs', type=int, default=10, help='stage 1: all training rows')
+    s.add_argument('--epochs2', type=int, default=5, help='stage 2: expert training rows')
     s.add_argument('--seed', type=int, default=0)
     s.set_defaults(func=_demo)
 
