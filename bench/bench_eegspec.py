@@ -5,6 +5,7 @@ import time
 import librosa
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits  # installed with librosa (via scikit-learn)
 
 from hms_fastai.constants import CHAINS, EEG_COLUMNS, EEG_RATE, EEG_WINDOW, REGIONS
 from hms_fastai.eegspec import eeg_mels
@@ -55,8 +56,9 @@ def main():
     x = synthetic_eegs(a.n)
     xt = torch.from_numpy(x)
     eeg_mels(xt[:a.bs])  # warm-up: kernels built and cached
-    t, out = best_times({'eeg_mels': lambda: [eeg_mels(b) for b in xt.split(a.bs)],
-                         'librosa': lambda: [librosa_image(e) for e in x]}, a.repeat)
+    def loop():  # one BLAS thread: per-pair matrices are tiny, and a second, spinning thread made the loop 3× slower under load
+        with threadpool_limits(1): return [librosa_image(e) for e in x]
+    t, out = best_times({'eeg_mels': lambda: [eeg_mels(b) for b in xt.split(a.bs)], 'librosa': loop}, a.repeat)
     print(f'{a.n} EEGs, batch {a.bs}, torch threads {torch.get_num_threads()}, best of {a.repeat}')
     print(f"librosa loop: {t['librosa']:.3f} s   eeg_mels: {t['eeg_mels']:.3f} s   ratio: {t['librosa'] / t['eeg_mels']:.1f}x")
     print(f"max |difference|: {np.abs(torch.cat(out['eeg_mels']).numpy() - np.stack(out['librosa'])).max():.2e}")

