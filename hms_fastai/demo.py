@@ -10,7 +10,7 @@ from .constants import TARGETS
 from .infer import submit
 from .io import read_csv
 from .meta import add_folds
-from .recipes import oof_preds, oof_scores, train_two_stage
+from .recipes import export_learner, oof_preds, oof_scores, train_two_stage
 from .score import kaggle_score
 from .store import prepare
 from .submission import write_submission
@@ -44,12 +44,11 @@ def run_demo(out, n_eegs: int = 600, n_test: int = 150, arch: str = 'resnet18d',
     val = oof_scores(table, oof_preds(learn))
     _step(f'{arch} trained {epochs[0]} epochs on folds 1-4, then {epochs[1]} on their expert rows: '
           f'fold-0 KL {val["kl"]:.4f} (expert rows {val["kl_expert"]:.4f})', t0)
-    (out / 'models').mkdir(exist_ok=True)
-    learn.export(out / 'models' / f'{arch}.pkl')
+    model = export_learner(learn, out / 'models' / f'{arch}.pkl')
     ids = comp.test.eeg_id
     subs = {'uniform 1/6': write_submission(ids, uniform_probs(len(ids)), out / 'sub_uniform.csv', ids),
             'train prior': write_submission(ids, prior_probs(table, len(ids)), out / 'sub_prior.csv', ids),
-            f'{arch} + flip TTA': submit([out / 'models' / f'{arch}.pkl'], data, out / 'cache', out / 'submission.csv'),
+            f'{arch} + flip TTA': submit([model], data, out / 'cache', out / 'submission.csv'),
             'oracle (true probabilities)': read_csv(data / 'test_oracle.csv', ['eeg_id', *TARGETS])}
     _step(f'submission written: {out / "submission.csv"}', t0)
     scores = score_table(read_csv(data / 'test_solution.csv', ['eeg_id', *TARGETS]), subs)

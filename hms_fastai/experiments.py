@@ -17,7 +17,7 @@ from .infer import load_learners, predict
 from .io import load_competition, read_csv
 from .meta import add_folds
 from .naive import MISTAKES, naive_frame, naive_probs, train_naive_fold
-from .recipes import oof_scores, train_folds
+from .recipes import export_learner, oof_scores, train_folds
 from .score import kaggle_score
 from .store import PARTS, prepare
 from .submission import write_submission
@@ -206,8 +206,7 @@ def _run_naive(name: str, cfg: NaiveConfig, run: _Run) -> _Result:
         learn = train_naive_fold(run.table, run.train, k, cfg.arch, cfg.epochs, cfg.lr, cfg.bs, list(cfg.channels), run.seed)
         oofs.append(naive_frame(learn.dls.valid.items['eeg_id'], naive_probs(learn, tta=cfg.tta)).assign(fold=k))
         probs = probs + naive_probs(learn, hms_test_dl(learn.dls, run.test.table, run.test), cfg.tta) / len(folds)
-        paths.append(run.out_dir / name / f'fold{k}.pkl')
-        with atomic_path(paths[-1]) as tmp: learn.export(tmp)
+        paths.append(export_learner(learn, run.out_dir / name / f'fold{k}.pkl'))
     model = f'{cfg.arch} frozen · CategoryBlock + CE · vocab columns · {cfg.epochs} ep'
     return _Result(pd.concat(oofs, ignore_index=True), naive_frame(run.test.table['eeg_id'], probs), model, len(folds),
                    _n_params(learn.model), time.perf_counter() - t0, paths)

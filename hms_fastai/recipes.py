@@ -18,7 +18,7 @@ from .learner import hms_learner
 from .meta import add_folds
 from .score import kaggle_score
 
-__all__ = ['train_fold', 'train_two_stage', 'oof_preds', 'oof_scores', 'train_folds']
+__all__ = ['train_fold', 'train_two_stage', 'oof_preds', 'oof_scores', 'export_learner', 'train_folds']
 
 
 @contextmanager
@@ -95,6 +95,12 @@ def oof_scores(table: pd.DataFrame, oof: pd.DataFrame) -> dict:
             'kl_expert': kaggle_score(truth[expert], oof[expert]) if expert.any() else float('nan')}
 
 
+def export_learner(learn: Learner, path) -> Path:
+    """`learn.export` to `path` atomically (a killed export leaves no half-written file)."""
+    with atomic_path(Path(path)) as tmp: learn.export(tmp)
+    return Path(path)
+
+
 def train_folds(table: pd.DataFrame, store, out_dir, folds=None, n_folds: int = 5, two_stage: bool = False,
                 seed: int | None = None, **kwargs) -> tuple[list[Path], pd.DataFrame, dict]:
     """Train each fold (of `table.fold`, else add_folds(n_folds)); export out_dir/fold{k}.pkl, write oof.csv; score OOF."""
@@ -105,8 +111,7 @@ def train_folds(table: pd.DataFrame, store, out_dir, folds=None, n_folds: int = 
     for k in sorted(set(table['fold'])) if folds is None else folds:
         learn = train(table, store, fold=k, seed=seed, **kwargs)
         oofs.append(oof_preds(learn))
-        paths.append(out_dir / f'fold{k}.pkl')
-        with atomic_path(paths[-1]) as tmp: learn.export(tmp)
+        paths.append(export_learner(learn, out_dir / f'fold{k}.pkl'))
     oof = pd.concat(oofs, ignore_index=True)
     with atomic_path(out_dir / 'oof.csv', '.csv') as tmp: oof.to_csv(tmp, index=False)
     return paths, oof, oof_scores(table, oof)

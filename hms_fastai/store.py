@@ -1,6 +1,7 @@
 """The signal store: a cache of memory-mapped spectrogram rows and EEG mel images, built once by `prepare`."""
 import hashlib
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -27,7 +28,6 @@ _HALVES = {part: [f'{part}_{r}' for r in REGIONS] for part in PARTS}   # channel
 
 def _workers() -> int:
     """Threads for parquet reading: the machine's cores (pyarrow releases the GIL)."""
-    import os
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1)
 
 
