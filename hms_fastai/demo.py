@@ -31,7 +31,7 @@ def _step(msg: str, t0: float):
 
 
 def run_demo(out, n_eegs: int = 600, n_test: int = 150, arch: str = 'resnet18d', epochs: tuple = (10, 5), bs: int = 32,
-             lr: float = 1e-2, seed: int = 0) -> pd.DataFrame:
+             lr: float = 5e-3, seed: int = 0) -> pd.DataFrame:
     """Synthetic data in `out` → prepare → two-stage training of one fold → TTA submission; print and return the scores."""
     out, t0 = Path(out), time.perf_counter()
     data = make_synthetic(out / 'data', n_eegs=n_eegs, n_test=n_test, seed=seed)
