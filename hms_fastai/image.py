@@ -3,7 +3,7 @@ import numpy as np
 
 from .constants import CHANNELS, IMAGE_SHAPE, REGIONS, SPEC_COLUMNS, SPEC_WINDOW
 
-__all__ = ['spec_row', 'spec_image', 'image_channels', 'channel_index']
+__all__ = ['spec_row', 'spec_window', 'spec_image', 'image_channels', 'channel_index']
 
 _LO, _HI = np.float32(np.exp(-4)), np.float32(np.exp(8))  # clip range of the spectrogram power before the log
 _ROW_PAD, _TIME_CUT = 14, 22      # image rows left empty at top and bottom; time columns cut at each end
@@ -14,7 +14,7 @@ def spec_row(min_offset: float, max_offset: float) -> int:
     return int((min_offset + max_offset) // 4)
 
 
-def _crop(spec: np.ndarray, row: int) -> np.ndarray:
+def spec_window(spec: np.ndarray, row: int) -> np.ndarray:
     """Rows `row:row+SPEC_WINDOW` of `spec` as float32, padded with NaN past the end of the file."""
     part = np.asarray(spec[row:row + SPEC_WINDOW], np.float32)
     if len(part) == SPEC_WINDOW: return part
@@ -38,7 +38,7 @@ def spec_image(spec: np.ndarray, row: int) -> np.ndarray:
         raise ValueError(f'spec must be (T, {len(SPEC_COLUMNS)}) in SPEC_COLUMNS order, got {spec.shape}')
     if row < 0: raise ValueError(f'row must be >= 0, got {row}')
     nr = len(REGIONS)
-    x = _crop(spec, row).reshape(SPEC_WINDOW, nr, -1).transpose(1, 2, 0).copy()  # (region, freq, time), writable
+    x = spec_window(spec, row).reshape(SPEC_WINDOW, nr, -1).transpose(1, 2, 0).copy()  # (region, freq, time), writable
     z = _standardise(np.log(np.clip(x, _LO, _HI, out=x), out=x).reshape(nr, -1)).reshape(x.shape)
     out = np.zeros((nr, *IMAGE_SHAPE), np.float32)
     np.multiply(z[:, :, _TIME_CUT:-_TIME_CUT], np.float32(0.5), out=out[:, _ROW_PAD:-_ROW_PAD])

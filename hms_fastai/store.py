@@ -14,7 +14,7 @@ from .atomic import atomic_path
 from .constants import CHANNELS, EEG_RATE, EEG_WINDOW, IMAGE_SHAPE, REGIONS, SPEC_COLUMNS, SPEC_WINDOW
 from .eegspec import eeg_mels
 from .errors import HMSDataError
-from .image import spec_image, spec_row
+from .image import spec_image, spec_row, spec_window
 from .io import load_competition, read_eeg, read_spectrogram
 from .meta import eeg_table
 
@@ -222,18 +222,29 @@ class Store:
         if name not in self._maps: self._maps[name] = np.load(self.cache / self.split / name, mmap_mode='r')
         return self._maps[name]
 
+    def _spec_rows(self, i: int) -> tuple:
+        """The stored spectrogram rows of index row `i` and where its crop starts in them."""
+        c = self._cols
+        return self._map(c['spec_file'][i])[c['offset'][i]:c['offset'][i] + c['n'][i]], int(c['spec_row'][i] - c['lo'][i])
+
     def _half(self, i: int, part: str) -> np.ndarray:
         """One half of the image of index row `i`: the Kaggle spectrogram crop (float32) or the EEG mel image (float16)."""
-        c = self._cols
-        if part == 'spec':
-            rows = self._map(c['spec_file'][i])[c['offset'][i]:c['offset'][i] + c['n'][i]]
-            return spec_image(rows, int(c['spec_row'][i] - c['lo'][i]))
-        return self._map(c['eeg_file'][i])[c['eeg_pos'][i]]
+        if part == 'spec': return spec_image(*self._spec_rows(i))
+        return self._map(self._cols['eeg_file'][i])[self._cols['eeg_pos'][i]]
+
+    def _row(self, eeg_id: int) -> int:
+        """Index row of an eeg_id (HMSDataError if it is not in this cache)."""
+        i = self.row.get(int(eeg_id))
+        if i is None: raise HMSDataError(self.cache, f'eeg_id {eeg_id} is not in the {self.split} cache')
+        return i
+
+    def spec_window(self, eeg_id: int) -> np.ndarray:
+        """The raw (300, 400) Kaggle-spectrogram rows of an eeg_id's crop, NaN past the file's end."""
+        return spec_window(*self._spec_rows(self._row(eeg_id)))
 
     def image(self, eeg_id: int) -> np.ndarray:
         """The (C, 128, 256) float32 image of one eeg_id, channels in CHANNELS order."""
-        i = self.row.get(int(eeg_id))
-        if i is None: raise HMSDataError(self.cache, f'eeg_id {eeg_id} is not in the {self.split} cache')
+        i = self._row(eeg_id)
         out, k = np.empty((len(self.channels), *IMAGE_SHAPE), np.float32), 0
         for part, idx in self._pick:
             half = self._half(i, part)

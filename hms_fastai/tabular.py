@@ -50,16 +50,8 @@ def window_features(crops: np.ndarray, bands: int = 10) -> np.ndarray:
 
 def store_crops(store, rows) -> np.ndarray:
     """(len(rows), 300, 400) raw Kaggle-spectrogram crops of index rows `rows` of `store` (NaN past a file's end)."""
-    t = store.table.iloc[np.asarray(rows)]
-    start = (t['offset'] + t['spec_row'] - t['lo']).to_numpy()          # crop start inside the chunk file
-    pos = start[:, None] + np.arange(SPEC_WINDOW)
-    inside = pos < (t['offset'] + t['n']).to_numpy()[:, None]
-    out = np.full((len(t), SPEC_WINDOW, len(SPEC_COLUMNS)), np.nan, np.float32)
-    files = t['spec_file'].to_numpy()
-    for f in np.unique(files):
-        i, j = np.nonzero(inside & (files == f)[:, None])
-        out[i, j] = store._map(f)[pos[i, j]]
-    return out
+    ids = store.table['eeg_id'].to_numpy()[np.asarray(rows)]
+    return np.stack([store.spec_window(i) for i in ids]) if len(ids) else np.empty((0, SPEC_WINDOW, len(SPEC_COLUMNS)), np.float32)
 
 
 def spec_features(store, bands: int = 10) -> pd.DataFrame:
