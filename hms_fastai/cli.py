@@ -90,7 +90,7 @@ def _compare(a):
 def _experiments(a):
     """Train the named configs on one fold assignment and print the results table."""
     from .experiments import run_experiments
-    run_experiments(a.data, a.cache, a.out, only=a.only, n_folds=a.folds, epochs=a.epochs, bs=a.bs, seed=a.seed)
+    run_experiments(a.data, a.cache, a.out, only=a.only, n_folds=a.folds, epochs=a.epochs, epochs2=a.epochs2, bs=a.bs, seed=a.seed)
     print((a.out / 'results.md').read_text(), end='')
 
 
@@ -173,7 +173,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--out', type=Path, required=True, help='results.csv/.md, and a folder per config')
     s.add_argument('--only', nargs='+', metavar='NAME', help='configs to run (default: all; prior and uniform always)')
     s.add_argument('--folds', type=int, default=5)
-    s.add_argument('--epochs', type=int, help="every config's epochs (default: each config's own)")
+    s.add_argument('--epochs', type=int, help="every config's (stage-1) epochs (default: each config's own)")
+    s.add_argument('--epochs2', type=int, help="image configs' stage-2 epochs on expert rows (0: one stage)")
     s.add_argument('--bs', type=int, help="every config's batch size (default: each config's own)")
     s.add_argument('--seed', type=int, default=0)
     s.set_defaults(func=_experiments)

@@ -38,11 +38,14 @@ class ExperimentConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class ImageConfig(ExperimentConfig):
-    """A vision learner on a timm body over some of the 8 channels, one per fold (recipes.train_folds)."""
+    """A vision learner on a timm body over some of the 8 channels, one per fold; two-stage when epochs2 > 0."""
+    # stage 2: epochs2 more on expert rows at lr/10. lr 5e-3 suits bodies trained from scratch.
     arch: str = 'resnet34d'
     channels: tuple[str, ...] = tuple(CHANNELS)
     epochs: int = 8
-    lr: float = 1e-3
+    epochs2: int = 4
+    lr: float = 5e-3
+    pretrained: bool | str = False    # True, or a local timm weights file (fine_tune then; use a lower lr, e.g. 1e-3)
     bs: int = 32
     flip: float = 0.5
     mask: float = 0.5
@@ -150,16 +153,18 @@ def _train_image(cfg: ImageConfig, run: _Run, folder: Path) -> tuple:
     key = replace(cfg, lb=None, about='')
     if key not in run.trained:
         t0 = time.perf_counter()
-        paths, oof, _ = train_folds(run.table, run.train, folder, arch=cfg.arch, epochs=cfg.epochs, lr=cfg.lr, bs=cfg.bs,
-                                    channels=list(cfg.channels), flip=cfg.flip, mask=cfg.mask, mixup=cfg.mixup,
-                                    seed=run.seed + cfg.seed)
+        two_stage = cfg.epochs2 > 0
+        paths, oof, _ = train_folds(run.table, run.train, folder, two_stage=two_stage,
+                                    epochs=(cfg.epochs, cfg.epochs2) if two_stage else cfg.epochs, lr=cfg.lr, bs=cfg.bs,
+                                    arch=cfg.arch, channels=list(cfg.channels), flip=cfg.flip, mask=cfg.mask,
+                                    mixup=cfg.mixup, pretrained=cfg.pretrained, seed=run.seed + cfg.seed)
         run.trained[key] = (paths, oof, time.perf_counter() - t0, _n_params(load_learners(paths[:1])[0].model))
     return run.trained[key]
 
 
 def _describe(cfg: ImageConfig) -> str:
     """A short description of an image config."""
-    return f'{cfg.arch} · {len(cfg.channels)} ch · {cfg.epochs} ep'
+    return f'{cfg.arch} · {len(cfg.channels)} ch · {cfg.epochs}{f" + {cfg.epochs2} expert" if cfg.epochs2 else ""} ep'
 
 
 def _run_image(name: str, cfg: ImageConfig, run: _Run) -> _Result:
@@ -229,12 +234,14 @@ def _parts(cfg: ExperimentConfig) -> set:
     return {c.split('_')[0] for c in cfg.channels}
 
 
-def _effective(name: str, cfg: ExperimentConfig, epochs, bs, arch) -> ExperimentConfig:
-    """`cfg` with the run's overrides: epochs (an int, or a dict name → int), batch size, architecture (tests only)."""
+def _effective(name: str, cfg: ExperimentConfig, epochs, epochs2, bs, arch) -> ExperimentConfig:
+    """`cfg` with the run's overrides: (stage-1) epochs (an int, or a dict name → int), stage-2 epochs of image
+    configs, batch size, architecture (tests only)."""
     if isinstance(cfg, EnsembleConfig):
-        return replace(cfg, members=tuple(_effective(name, m, epochs, bs, arch) for m in cfg.members))
+        return replace(cfg, members=tuple(_effective(name, m, epochs, epochs2, bs, arch) for m in cfg.members))
     e = epochs.get(name) if isinstance(epochs, dict) else epochs
     changes = {k: v for k, v in (('epochs', e), ('bs', bs)) if v is not None}
+    if epochs2 is not None and hasattr(cfg, 'epochs2'): changes['epochs2'] = epochs2
     if arch is not None and hasattr(cfg, 'arch'): changes['arch'] = arch
     return replace(cfg, **changes)
 
@@ -291,13 +298,14 @@ def _notes(chosen: dict) -> list[str]:
 
 
 def run_experiments(data_root, cache_dir, out_dir, only=None, n_folds: int = 5, epochs: int | dict | None = None,
-                    bs: int | None = None, seed: int = 0, arch_override: str | None = None,
+                    epochs2: int | None = None, bs: int | None = None, seed: int = 0, arch_override: str | None = None,
                     configs: dict | None = None) -> pd.DataFrame:
     """Train the configs (all, or `only` these) on one fold assignment; score OOF (and test); write results.csv/.md."""
-    # epochs/bs override every config's defaults (epochs may be a dict name → epochs); arch_override replaces every
+    # epochs/epochs2/bs override every config's defaults (epochs may be a dict name → epochs; epochs2=0 makes image
+    # configs one-stage); arch_override replaces every
     # timm architecture, for tiny test runs only (the registry keeps the real ones); configs defaults to CONFIGS.
     configs = CONFIGS if configs is None else configs
-    chosen = {n: _effective(n, configs[n], epochs, bs, arch_override) for n in _select(configs, only, epochs)}
+    chosen = {n: _effective(n, configs[n], epochs, epochs2, bs, arch_override) for n in _select(configs, only, epochs)}
     need = set().union(*map(_parts, chosen.values()))
     parts = tuple(p for p in PARTS if p in need) or ('spec',)
     train, test = prepare(data_root, cache_dir, 'train', parts), prepare(data_root, cache_dir, 'test', parts)

@@ -3,10 +3,15 @@ import numpy as np
 
 from .constants import CHANNELS, IMAGE_SHAPE, REGIONS, SPEC_COLUMNS, SPEC_WINDOW
 
-__all__ = ['spec_row', 'spec_window', 'spec_image', 'image_channels', 'channel_index']
+__all__ = ['spec_log', 'spec_row', 'spec_window', 'spec_image', 'image_channels', 'channel_index']
 
 _LO, _HI = np.float32(np.exp(-4)), np.float32(np.exp(8))  # clip range of the spectrogram power before the log
 _ROW_PAD, _TIME_CUT = 14, 22      # image rows left empty at top and bottom; time columns cut at each end
+
+
+def spec_log(power: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Log of spectrogram power clipped to the recipe's range [e^-4, e^8]; `out=power` works in place."""
+    return np.log(np.clip(power, _LO, _HI, out=out), out=out)
 
 
 def spec_row(min_offset: float, max_offset: float) -> int:
@@ -39,7 +44,7 @@ def spec_image(spec: np.ndarray, row: int) -> np.ndarray:
     if row < 0: raise ValueError(f'row must be >= 0, got {row}')
     nr = len(REGIONS)
     x = spec_window(spec, row).reshape(SPEC_WINDOW, nr, -1).transpose(1, 2, 0).copy()  # (region, freq, time), writable
-    z = _standardise(np.log(np.clip(x, _LO, _HI, out=x), out=x).reshape(nr, -1)).reshape(x.shape)
+    z = _standardise(spec_log(x, out=x).reshape(nr, -1)).reshape(x.shape)
     out = np.zeros((nr, *IMAGE_SHAPE), np.float32)
     np.multiply(z[:, :, _TIME_CUT:-_TIME_CUT], np.float32(0.5), out=out[:, _ROW_PAD:-_ROW_PAD])
     return out

@@ -18,7 +18,7 @@ from .learner import hms_learner
 from .meta import add_folds
 from .score import kaggle_score
 
-__all__ = ['train_fold', 'train_two_stage', 'oof_preds', 'oof_scores', 'export_learner', 'train_folds']
+__all__ = ['fit_best', 'train_fold', 'train_two_stage', 'oof_preds', 'oof_scores', 'export_learner', 'train_folds']
 
 
 @contextmanager
@@ -36,12 +36,17 @@ def _monitor(learn: Learner, monitor: str) -> str:
     return 'valid_loss' if monitor == 'kl_expert' and not learn.dls.valid.items['expert'].any() else monitor
 
 
-def _fit(learn: Learner, epochs: int, lr: float, monitor: str, cbs: list, fine: bool):
+def fit_best(learn: Learner, epochs: int, lr: float, monitor: str = 'valid_loss', cbs=(), fine: bool = False):
     """fine_tune (frozen pretrained body) or fit_one_cycle, keeping the best epoch by `monitor` (lower is better)."""
     save = SaveModelCallback(monitor=_monitor(learn, monitor), comp=np.less, fname='best', with_opt=False)
     with _checkpoints(learn):
-        if fine: learn.fine_tune(epochs, base_lr=lr, cbs=[save, *cbs])
-        else: learn.fit_one_cycle(epochs, lr, cbs=[save, *cbs])
+        try:
+            if fine: learn.fine_tune(epochs, base_lr=lr, cbs=[save, *cbs])
+            else: learn.fit_one_cycle(epochs, lr, cbs=[save, *cbs])
+        except FileNotFoundError as e:          # SaveModelCallback saved nothing: the monitor was never finite
+            if (learn.path / learn.model_dir / 'best.pth').exists(): raise
+            raise FloatingPointError(f'{save.monitor} was NaN in every epoch (diverged or NaN inputs): '
+                                     f'nothing to keep; lower the lr (now {lr:g}) or check the features') from e
 
 
 def _setup(table, store, fold, arch, bs, channels, flip, mask, mixup, pretrained, seed, num_workers, **kwargs):
@@ -58,7 +63,7 @@ def train_fold(table: pd.DataFrame, store, fold: int = 0, arch: str = 'resnet34d
                **kwargs) -> Learner:
     """Train one fold on all its training rows (fine_tune if pretrained, else fit_one_cycle); keep the best epoch."""
     learn, _, cbs = _setup(table, store, fold, arch, bs, channels, flip, mask, mixup, pretrained, seed, num_workers, **kwargs)
-    _fit(learn, epochs, lr, monitor, cbs, fine=bool(pretrained))
+    fit_best(learn, epochs, lr, monitor, cbs, fine=bool(pretrained))
     return learn
 
 
@@ -72,10 +77,10 @@ def train_two_stage(table: pd.DataFrame, store, fold: int = 0, arch: str = 'resn
     n2 = int((stage2['fold'] != fold).sum())
     if n2 < bs: raise HMSDataError('table', f'stage 2 of fold {fold} has {n2} expert training rows, fewer than one batch (bs={bs})')
     learn, tfms, cbs = _setup(table, store, fold, arch, bs, channels, flip, mask, mixup, pretrained, seed, num_workers, **kwargs)
-    _fit(learn, epochs[0], lr, monitor, cbs, fine=bool(pretrained))
+    fit_best(learn, epochs[0], lr, monitor, cbs, fine=bool(pretrained))
     learn.dls = hms_dls(stage2, store, fold=fold, bs=bs, channels=channels, batch_tfms=tfms,
                         num_workers=num_workers)
-    _fit(learn, epochs[1], lr / 10 if lr2 is None else lr2, monitor2, cbs, fine=False)
+    fit_best(learn, epochs[1], lr / 10 if lr2 is None else lr2, monitor2, cbs, fine=False)
     return learn
 
 

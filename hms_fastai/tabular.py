@@ -11,8 +11,9 @@ from fastai.torch_core import set_seed
 
 from .constants import REGIONS, SPEC_COLUMNS, SPEC_FREQS, SPEC_WINDOW, TARGETS
 from .data import fold_splitter
-from .image import _HI, _LO
+from .image import spec_log
 from .metrics import KLDivLossFlat, kl_metrics
+from .recipes import fit_best
 
 __all__ = ['WINDOWS', 'spec_feature_names', 'window_features', 'store_crops', 'spec_features', 'tabular_fold',
            'catboost_fold', 'tabular_cv']
@@ -40,7 +41,7 @@ def window_features(crops: np.ndarray, bands: int = 10) -> np.ndarray:
     crops = np.asarray(crops, np.float32)
     if crops.ndim != 3 or crops.shape[1:] != (SPEC_WINDOW, len(SPEC_COLUMNS)):
         raise ValueError(f'crops must be (n, {SPEC_WINDOW}, {len(SPEC_COLUMNS)}), got {crops.shape}')
-    x = np.log(np.clip(crops, _LO, _HI)).reshape(len(crops), SPEC_WINDOW, len(REGIONS), bands, _bands(bands))
+    x = spec_log(crops).reshape(len(crops), SPEC_WINDOW, len(REGIONS), bands, _bands(bands))
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)          # all-NaN slices give NaN, filled at training time
         b = np.nanmean(x, axis=-1)                                # (n, time, region, band)
@@ -66,13 +67,13 @@ def spec_features(store, bands: int = 10) -> pd.DataFrame:
 
 def tabular_fold(data: pd.DataFrame, features: list[str], fold: int, layers=(200, 100), epochs: int = 30,
                  lr: float = 1e-2, bs: int = 64, seed: int | None = None) -> Learner:
-    """fastai tabular_learner on normalised continuous `features` of `data` (fold, expert, TARGETS): KL on soft votes."""
+    """fastai tabular_learner on normalised `features` of `data` (fold, expert, TARGETS): KL, one-cycle, best epoch kept."""
     if seed is not None: set_seed(seed, reproducible=True)
     to = TabularPandas(data.reset_index(drop=True), procs=[Normalize], cont_names=list(features), y_names=TARGETS,
                        y_block=RegressionBlock(n_out=len(TARGETS)), splits=fold_splitter(fold)(data))
     learn = tabular_learner(to.dataloaders(bs=bs), layers=list(layers), n_out=len(TARGETS), loss_func=KLDivLossFlat(),
                             metrics=kl_metrics())
-    learn.fit_one_cycle(epochs, lr)
+    fit_best(learn, epochs, lr)
     return learn
 
 

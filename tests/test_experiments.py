@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import timm
 import torch
 from fastai.losses import CrossEntropyLossFlat
 
@@ -14,16 +15,16 @@ from hms_fastai.cli import main
 from hms_fastai.constants import CHANNELS, CLASSES, REGIONS, SPEC_COLUMNS, SPEC_WINDOW, TARGETS
 from hms_fastai.data import hms_test_dl
 from hms_fastai.errors import HMSDataError
-from hms_fastai.experiments import CONFIGS, REFERENCES, SPEC_CHANNELS, TabularConfig, run_experiments
+from hms_fastai.experiments import CONFIGS, REFERENCES, SPEC_CHANNELS, ImageConfig, TabularConfig, run_experiments
 from hms_fastai.infer import load_learners
 from hms_fastai.io import load_competition, read_spectrogram
 from hms_fastai.learner import timm_body
 from hms_fastai.naive import VOCAB, naive_frame, naive_probs
 from hms_fastai.score import kaggle_score
 from hms_fastai.store import prepare
-from hms_fastai.tabular import WINDOWS, spec_feature_names, spec_features, tabular_cv, window_features
+from hms_fastai.tabular import WINDOWS, spec_feature_names, spec_features, tabular_cv, tabular_fold, window_features
 
-TINY = dict(n_folds=2, epochs=1, bs=8, arch_override='test_efficientnet')
+TINY = dict(n_folds=2, epochs=1, epochs2=0, bs=8, arch_override='test_efficientnet')
 COLUMNS = ['config', 'model', 'cv_kl', 'cv_kl_expert', 'test_kl', 'learners', 'params', 'wall_s', 'original_lb']
 
 
@@ -132,6 +133,15 @@ def test_spec_features_read_the_right_crops(fastai_data, synth_root):
         np.testing.assert_allclose(got.loc[r.eeg_id], window_features(crop[None])[0], rtol=1e-5, equal_nan=True)
 
 
+def test_tabular_fold_keeps_the_best_epoch(fastai_data):
+    train, _, table = fastai_data
+    data = table.merge(spec_features(train).fillna(0), on='eeg_id')           # tabular_cv fills NaN with medians
+    learn = tabular_fold(data, spec_feature_names(), 0, epochs=6, lr=3e-2, bs=4, seed=0)
+    recorded = [v[1] for v in learn.recorder.values]
+    assert recorded[-1] > min(recorded)                                         # the last epoch is not the best
+    with learn.no_bar(): assert learn.validate()[0] == pytest.approx(min(recorded), rel=1e-4)
+
+
 class _StandIn:
     """A CatBoostClassifier stand-in: predicts the weighted class distribution of what it was fitted on."""
 
@@ -174,3 +184,13 @@ def test_cli_prints_the_table(synth_root, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown config(s) ['nope']" in err[0]
     with pytest.raises(HMSDataError, match='epochs'): run_experiments(synth_root, tmp_path / 'c', tmp_path / 'o', epochs={'nope': 1})
+
+
+def test_two_stage_config_from_local_weights(synth_root, tmp_path):
+    torch.save(timm.create_model('test_efficientnet').state_dict(), tmp_path / 'w.pth')
+    cfg = {'two': ImageConfig(arch='test_efficientnet', channels=SPEC_CHANNELS, epochs=1, epochs2=1, bs=2,
+                              pretrained=tmp_path / 'w.pth')}
+    table = run_experiments(synth_root, tmp_path / 'cache', tmp_path / 'out', configs=cfg, n_folds=2).set_index('config')
+    assert table.model['two'] == 'test_efficientnet · 4 ch · 1 + 1 expert ep' and table.learners['two'] == 2
+    assert np.isfinite(table.loc['two', ['cv_kl', 'cv_kl_expert', 'test_kl']].astype(float)).all()
+    assert len(_learner_paths(tmp_path / 'out', 'two')) == 2

@@ -31,6 +31,18 @@ def test_train_fold_keeps_the_best_epoch(fastai_data):
     assert learn.model_dir == 'models'
 
 
+class NaNPredictions(Callback):
+    """Every prediction NaN, as after a diverged step."""
+
+    def after_pred(self): self.learn.pred = self.pred * float('nan')
+
+
+def test_a_never_finite_monitor_says_so(fastai_data):
+    train, _, table = fastai_data
+    with pytest.raises(FloatingPointError, match='valid_loss was NaN in every epoch.*lower the lr'):
+        train_fold(table, train, fold=1, epochs=1, cbs=[NaNPredictions()], **TINY)
+
+
 def test_train_fold_from_local_weights_fine_tunes(fastai_data, tmp_path):
     train, _, table = fastai_data
     torch.save(timm.create_model('test_efficientnet').state_dict(), tmp_path / 'w.pth')
