@@ -18,7 +18,7 @@ from .io import load_competition, read_csv
 from .meta import add_folds
 from .naive import MISTAKES, naive_frame, naive_probs, train_naive_fold
 from .recipes import export_learner, oof_scores, train_folds
-from .score import kaggle_score
+from .score import kaggle_score, target_frame
 from .store import PARTS, prepare
 from .submission import write_submission
 from .tabular import spec_feature_names, spec_features, tabular_cv
@@ -128,12 +128,6 @@ def _n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _frame(eeg_ids, probs: np.ndarray, folds=None) -> pd.DataFrame:
-    """eeg_id (+ fold) + TARGETS columns from an (n, 6) array."""
-    df = pd.DataFrame({'eeg_id': np.asarray(eeg_ids), **dict(zip(TARGETS, np.asarray(probs).T))})
-    return df if folds is None else df.assign(fold=np.asarray(folds))
-
-
 def _reference(name: str, run: _Run) -> _Result:
     """The uniform or train-prior row; the prior's OOF uses only the other folds' votes."""
     t0, t, n_test = time.perf_counter(), run.table, len(run.test.table)
@@ -144,7 +138,7 @@ def _reference(name: str, run: _Run) -> _Result:
             m = (t['fold'] == k).to_numpy()
             oof[m] = prior_probs(t[~m], int(m.sum()))
         test = prior_probs(t, n_test)
-    return _Result(_frame(t['eeg_id'], oof, t['fold']), _frame(run.test.table['eeg_id'], test), REFERENCES[name][0], 0, 0,
+    return _Result(target_frame(t['eeg_id'], oof, t['fold']), target_frame(run.test.table['eeg_id'], test), REFERENCES[name][0], 0, 0,
                    time.perf_counter() - t0)
 
 
@@ -199,7 +193,7 @@ def _run_tabular(name: str, cfg: TabularConfig, run: _Run) -> _Result:
     oof, probs, params = tabular_cv(data, test, features, catboost, cfg.layers, cfg.epochs, cfg.lr, cfg.bs, cfg.iterations,
                                     run.seed)
     model = (f'CatBoost {cfg.iterations} trees' if catboost else f'tabular_learner {list(cfg.layers)} · {cfg.epochs} ep')
-    return _Result(oof, _frame(test['eeg_id'], probs), f'{model} · {len(features)} features', len(set(run.table['fold'])),
+    return _Result(oof, target_frame(test['eeg_id'], probs), f'{model} · {len(features)} features', len(set(run.table['fold'])),
                    params, time.perf_counter() - t0)
 
 

@@ -11,6 +11,7 @@ from .data import hms_test_dl
 from .errors import HMSDataError
 from .io import load_competition
 from .meta import eeg_table
+from .score import target_frame
 from .store import prepare
 from .submission import write_submission
 
@@ -45,7 +46,7 @@ def predict(models, data_root, cache_dir, tta: bool = True, weights=None, bs: in
         dl = hms_test_dl(learn.dls, table, store, bs=bs)
         p, _ = learn.tta(dl=dl, flip=tta)
         probs = probs + wk * p.double().numpy()
-    return pd.DataFrame({'eeg_id': table.eeg_id.to_numpy(), **dict(zip(TARGETS, np.asarray(probs).T))})
+    return target_frame(table.eeg_id, probs)
 
 
 def submit(models, data_root, cache_dir, out='submission.csv', tta: bool = True, weights=None) -> pd.DataFrame:

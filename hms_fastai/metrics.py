@@ -1,5 +1,4 @@
 """The KL objective in fastai: a loss on logits with softmax activation, and Kaggle-KL validation metrics."""
-import numpy as np
 import torch
 import torch.nn.functional as F
 from fastai.learner import Metric

@@ -10,8 +10,9 @@ from fastai.torch_core import set_seed
 from fastai.vision.learner import vision_learner
 
 from .augment import hms_augs
-from .constants import CLASSES, TARGETS
+from .constants import CLASSES
 from .data import EEGImageBlock, dl_channels, fold_splitter
+from .score import target_frame
 
 __all__ = ['VOCAB', 'MISTAKES', 'naive_dls', 'naive_learner', 'train_naive_fold', 'naive_probs', 'naive_frame']
 
@@ -66,4 +67,4 @@ def naive_probs(learn: Learner, dl=None, tta: bool = True) -> np.ndarray:
 
 def naive_frame(eeg_ids, probs: np.ndarray) -> pd.DataFrame:
     """Mistake 3: vocab-ordered probabilities written under the TARGETS column names, unchanged."""
-    return pd.DataFrame({'eeg_id': np.asarray(eeg_ids), **dict(zip(TARGETS, np.asarray(probs).T))})
+    return target_frame(eeg_ids, probs)

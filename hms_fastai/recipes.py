@@ -11,12 +11,11 @@ from fastai.torch_core import set_seed
 
 from .atomic import atomic_path
 from .augment import hms_augs
-from .constants import TARGETS
 from .data import hms_dls
 from .errors import HMSDataError
 from .learner import hms_learner
 from .meta import add_folds
-from .score import kaggle_score
+from .score import kaggle_score, target_frame
 
 __all__ = ['fit_best', 'train_fold', 'train_two_stage', 'oof_preds', 'oof_scores', 'export_learner', 'train_folds']
 
@@ -88,8 +87,7 @@ def oof_preds(learn: Learner) -> pd.DataFrame:
     """Probabilities of a learner's validation rows: eeg_id, fold, TARGETS."""
     probs, _ = learn.get_preds(ds_idx=1)
     items = learn.dls.valid.items
-    return pd.DataFrame({'eeg_id': items['eeg_id'].to_numpy(), 'fold': items['fold'].to_numpy(),
-                         **dict(zip(TARGETS, probs.numpy().T))})
+    return target_frame(items['eeg_id'], probs.numpy(), items['fold'])
 
 
 def oof_scores(table: pd.DataFrame, oof: pd.DataFrame) -> dict:

@@ -5,7 +5,7 @@ import pandas as pd
 from .constants import TARGETS
 from .errors import HMSDataError, show_ids
 
-__all__ = ['kaggle_score', 'kl_rows', 'target_table', 'check_probabilities', 'EPSILON']
+__all__ = ['kaggle_score', 'kl_rows', 'target_table', 'target_frame', 'check_probabilities', 'EPSILON']
 
 EPSILON = 1e-15
 
@@ -16,6 +16,12 @@ def kl_rows(y: np.ndarray, p: np.ndarray, eps: float = EPSILON) -> np.ndarray:
     with np.errstate(divide='ignore', invalid='ignore'):
         cells = np.where(y != 0, y * np.log(y / p), 0.0)
     return cells.sum(axis=1)
+
+
+def target_frame(eeg_ids, values, folds=None) -> pd.DataFrame:
+    """eeg_id (+ fold: one per row or one for all) + the 6 TARGETS columns of an (n, 6) array."""
+    fold = {} if folds is None else {'fold': folds if np.isscalar(folds) else np.asarray(folds)}
+    return pd.DataFrame({'eeg_id': np.asarray(eeg_ids), **fold, **dict(zip(TARGETS, np.asarray(values).T))})
 
 
 def target_table(df: pd.DataFrame, name: str) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from scipy.signal import resample_poly
 from .atomic import atomic_path
 from .constants import CHAINS, CLASSES, EEG_COLUMNS, EEG_RATE, REGIONS, SPEC_COLUMNS, SPEC_STEP, TARGETS
 from .errors import HMSDataError
+from .score import target_frame
 
 __all__ = ['make_synthetic']
 
@@ -252,11 +253,6 @@ def _train_csv(recs: dict, eegs: dict, rows: dict, votes: np.ndarray, eeg_ids, s
     return df.iloc[np.argsort(df.spectrogram_id.to_numpy(), kind='stable')].reset_index(drop=True)
 
 
-def _targets(eeg_ids, values: np.ndarray) -> pd.DataFrame:
-    """eeg_id and the 6 target columns."""
-    return pd.DataFrame({'eeg_id': eeg_ids, **dict(zip(TARGETS, values.T))})
-
-
 def make_synthetic(out, n_eegs: int = 200, n_test: int = 50, seed: int = 0) -> Path:
     """Write a synthetic competition folder, test_solution.csv and test_oracle.csv into `out`; same seed, same bytes."""
     if n_eegs < 1 or n_test < 1:
@@ -280,7 +276,7 @@ def make_synthetic(out, n_eegs: int = 200, n_test: int = 50, seed: int = 0) -> P
     test_ids = eeg_ids[n_eegs:]
     _write_csv(out / 'test.csv', pd.DataFrame({'spectrogram_id': spec_ids[n_rec:], 'eeg_id': test_ids,
                                                'patient_id': pat_ids[n_pat + t_recs['patient']]}))
-    _write_csv(out / 'sample_submission.csv', _targets(test_ids, np.full((n_test, 6), 1 / 6)))
-    _write_csv(out / 'test_solution.csv', _targets(test_ids, t_votes / t_votes.sum(axis=1, keepdims=True)))
-    _write_csv(out / 'test_oracle.csv', _targets(test_ids, t_eegs['probs']))
+    _write_csv(out / 'sample_submission.csv', target_frame(test_ids, np.full((n_test, 6), 1 / 6)))
+    _write_csv(out / 'test_solution.csv', target_frame(test_ids, t_votes / t_votes.sum(axis=1, keepdims=True)))
+    _write_csv(out / 'test_oracle.csv', target_frame(test_ids, t_eegs['probs']))
     return out

@@ -14,12 +14,13 @@ from .data import fold_splitter
 from .image import spec_log
 from .metrics import KLDivLossFlat, kl_metrics
 from .recipes import fit_best
+from .score import target_frame
 
 __all__ = ['WINDOWS', 'spec_feature_names', 'window_features', 'store_crops', 'spec_features', 'tabular_fold',
            'catboost_fold', 'tabular_cv']
 
 WINDOWS = {'10m': slice(0, SPEC_WINDOW), '20s': slice(145, 155)}   # the starter's windows: whole crop, central 20 s
-_STATS = ('mean', 'min')
+_STATS = {'mean': np.nanmean, 'min': np.nanmin}   # per window, over time
 _BATCH = 256                      # crops summarised at once (256 × 300 × 400 float32 ≈ 120 MB)
 
 
@@ -45,7 +46,7 @@ def window_features(crops: np.ndarray, bands: int = 10) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)          # all-NaN slices give NaN, filled at training time
         b = np.nanmean(x, axis=-1)                                # (n, time, region, band)
-        stats = [f(b[:, w], axis=1) for w in WINDOWS.values() for f in (np.nanmean, np.nanmin)]
+        stats = [f(b[:, w], axis=1) for w in WINDOWS.values() for f in _STATS.values()]
     return np.stack(stats, axis=-1).reshape(len(crops), -1)
 
 
@@ -118,6 +119,6 @@ def tabular_cv(data: pd.DataFrame, test: pd.DataFrame, features: list[str], catb
             pv = learn.get_preds(ds_idx=1)[0].numpy()
             pt = learn.get_preds(dl=learn.dls.test_dl(test[features]))[0].numpy()
             params = sum(p.numel() for p in learn.model.parameters())
-        oofs.append(pd.DataFrame({'eeg_id': valid['eeg_id'].to_numpy(), 'fold': k, **dict(zip(TARGETS, pv.T))}))
+        oofs.append(target_frame(valid['eeg_id'], pv, k))
         probs = probs + pt / len(folds)
     return pd.concat(oofs, ignore_index=True), probs, params

@@ -6,7 +6,7 @@ from scipy.special import rel_entr
 
 from hms_fastai.constants import TARGETS
 from hms_fastai.errors import HMSDataError
-from hms_fastai.score import kaggle_score, kl_rows
+from hms_fastai.score import kaggle_score, kl_rows, target_frame
 
 
 def _table(ids, values) -> pd.DataFrame:
@@ -67,3 +67,11 @@ def test_grader_validations(mutate, msg):
 def test_solution_without_votes_is_an_error():
     with pytest.raises(HMSDataError, match='no votes'):
         kaggle_score(_table([1], [[0] * 6]), _table([1], [[1 / 6] * 6]))
+
+
+def test_target_frame_puts_fold_after_eeg_id():
+    probs = np.arange(12.0).reshape(2, 6)
+    per_row, shared, none = target_frame([5, 7], probs, [0, 1]), target_frame([5, 7], probs, 2), target_frame([5, 7], probs)
+    assert list(per_row.columns) == ['eeg_id', 'fold', *TARGETS] and list(none.columns) == ['eeg_id', *TARGETS]
+    assert per_row.fold.tolist() == [0, 1] and shared.fold.tolist() == [2, 2]
+    np.testing.assert_array_equal(none[TARGETS].to_numpy(), probs)
