@@ -1,28 +1,66 @@
-"""hms_fastai: fastai experiments for the HMS Harmful Brain Activity Classification competition."""
-import warnings
+"""hms_fastai: fastai experiments for the HMS Harmful Brain Activity Classification competition.
 
-# fastai 2.8 calls torch.jit.script at import, which torch 2.15 deprecates: a warning users can do nothing about.
-warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
-from .constants import *
-from .errors import HMSDataError
-from .io import *
-from .meta import *
-from .score import *
-from .submission import *
-from .baselines import *
-from .synth import *
-from .image import *
-from .eegspec import *
-from .store import *
-from .plots import *
-from .check import *
-from .metrics import *
-from .data import *
-from .augment import *
-from .learner import *
-from .recipes import *
-from .infer import *
-from .compare import *
-from .tabular import *
-from .naive import *
-from .experiments import *
+A light face: `import hms_fastai as h` loads nothing heavy; `h.name` imports the module that defines `name` on first use.
+`from hms_fastai.all import *` imports everything at once. The layers, each importing only those above it in this list:
+core → competition → signals → learn → experiments, with the faces (cli, demo, all) on top.
+"""
+import importlib
+
+__version__ = '0.2.0'
+
+_NAMES = {   # module → the public names it defines (its __all__; a test keeps the two equal)
+    'core.constants': ['TARGETS', 'CLASSES', 'EEG_COLUMNS', 'REGIONS', 'CHAINS', 'CHANNELS', 'EEG_RATE', 'EEG_WINDOW',
+                       'SPEC_STEP', 'SPEC_WINDOW', 'SPEC_FREQS', 'SPEC_COLUMNS', 'IMAGE_SHAPE'],
+    'core.defaults': ['SEED', 'N_FOLDS', 'BS', 'LR', 'EPOCHS', 'EPOCHS2', 'ARCH'],
+    'core.errors': ['HMSDataError', 'show_ids', 'check_unique_ids', 'check_same_ids'],
+    'core.atomic': ['atomic_path'],
+    'competition.io': ['parquet_file', 'read_eeg', 'read_spectrogram', 'read_csv', 'load_competition', 'Competition',
+                       'TRAIN_COLUMNS', 'TEST_COLUMNS'],
+    'competition.meta': ['eeg_table', 'add_folds', 'EXPERT_VOTES'],
+    'competition.score': ['kaggle_score', 'kl_rows', 'target_table', 'target_frame', 'normalise_rows',
+                          'check_probabilities', 'oof_scores', 'EPSILON'],
+    'competition.submission': ['write_submission'],
+    'competition.baselines': ['uniform_probs', 'prior_probs'],
+    'competition.check': ['check_competition'],
+    'competition.synth': ['make_synthetic'],
+    'competition.compare': ['compare_submissions', 'SubmissionComparison'],
+    'signals.image': ['SPEC_LOG_RANGE', 'spec_log', 'spec_row', 'spec_window', 'spec_image', 'image_channels',
+                      'channel_index'],
+    'signals.eegspec': ['mel_filters', 'eeg_mels', 'eeg_image'],
+    'signals.store': ['Store', 'FORMAT', 'PARTS', 'CACHE_COLUMNS'],
+    'signals.prepare': ['prepare'],
+    'signals.plots': ['show_image', 'plot_eeg'],
+    'learn.metrics': ['KLDivLossFlat', 'KLMetric', 'kl_metrics'],
+    'learn.data': ['HMSTensorImage', 'Votes', 'HMSImage', 'VoteTarget', 'HMSImageBlock', 'VoteBlock', 'dl_channels',
+                   'hms_dls', 'hms_test_dl', 'vote_title'],
+    'learn.augment': ['flip_perm', 'flip_channels', 'FlipInputs', 'HemisphereFlip', 'stripe_mask', 'TimeMask',
+                      'FreqMask', 'SoftMixUp', 'hms_augs'],
+    'learn.learner': ['HMSLearner', 'hms_learner', 'timm_body'],
+    'learn.recipes': ['fit_best', 'train_fold', 'oof_preds', 'export_learner', 'TrainedFolds', 'train_folds'],
+    'learn.infer': ['load_learners', 'predict', 'submit'],
+    'experiments.configs': ['ExperimentConfig', 'ImageConfig', 'EnsembleConfig', 'TabularConfig', 'NaiveConfig',
+                            'SPEC_CHANNELS', 'CONFIGS', 'REFERENCES'],
+    'experiments.results': ['Result', 'record_result', 'results_markdown', 'write_results', 'RESULT_COLUMNS'],
+    'experiments.tabular': ['WINDOWS', 'spec_feature_names', 'window_features', 'store_crops', 'spec_features',
+                            'tabular_fold', 'catboost_fold', 'tabular_cv'],
+    'experiments.naive': ['VOCAB', 'MISTAKES', 'naive_dls', 'naive_learner', 'train_naive_fold', 'naive_probs',
+                          'naive_frame'],
+    'experiments.runners': ['run_config', 'run_experiments'],
+    'demo': ['run_demo', 'score_table'],
+}
+_MODULE_OF = {name: module for module, names in _NAMES.items() for name in names}
+LAYERS = ['core', 'competition', 'signals', 'learn', 'experiments']
+__all__ = list(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    """Import a public name's module on first use (a layer, e.g. `h.learn`, likewise) and keep the name here."""
+    if name in LAYERS: return importlib.import_module(f'.{name}', __name__)
+    if name not in _MODULE_OF: raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    value = getattr(importlib.import_module(f'.{_MODULE_OF[name]}', __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

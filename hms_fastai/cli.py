@@ -3,29 +3,30 @@ import argparse
 import sys
 from pathlib import Path
 
-from .constants import CHANNELS
-from .errors import HMSDataError
+from .core.constants import CHANNELS
+from .core.defaults import ARCH, BS, EPOCHS, EPOCHS2, LR, N_FOLDS, SEED
+from .core.errors import HMSDataError
 
 __all__ = ['main']
 
 
 def _synth(a):
     """Write a synthetic competition folder."""
-    from .synth import make_synthetic
+    from .competition.synth import make_synthetic
     out = make_synthetic(a.out, n_eegs=a.n_eegs, n_test=a.n_test, seed=a.seed)
     print(f'wrote synthetic competition data to {out}')
 
 
 def _score(a):
     """Score a submission against a solution; the score alone on the last line."""
-    from .io import read_csv
-    from .score import kaggle_score
+    from .competition.io import read_csv
+    from .competition.score import kaggle_score
     print(f'{kaggle_score(read_csv(a.solution, ["eeg_id"]), read_csv(a.submission, ["eeg_id"])):.6f}')
 
 
 def _check(a):
     """Validate a competition folder."""
-    from .check import check_competition
+    from .competition.check import check_competition
     comp = check_competition(a.data, deep=a.deep)
     print(f'{comp.root}: {len(comp.train)} train rows, {comp.train.eeg_id.nunique()} train eegs, {len(comp.test)} test eegs: ok')
 
@@ -39,7 +40,7 @@ def _parts(text: str) -> tuple:
 
 def _prepare(a):
     """Build the signal store of a split."""
-    from .store import prepare
+    from .signals.prepare import prepare
     st = prepare(a.data, a.cache, a.split, parts=a.parts)
     print(f'{st}: ready')
 
@@ -49,9 +50,9 @@ _HALF_CHANNELS = {'all': CHANNELS, 'spec': CHANNELS[:4], 'eeg': CHANNELS[4:]}
 
 def _train(a):
     """Train one learner per fold, export each, print the OOF scores."""
-    from .meta import add_folds
-    from .recipes import train_folds
-    from .store import prepare
+    from .competition.meta import add_folds
+    from .learn.recipes import train_folds
+    from .signals.prepare import prepare
     channels = _HALF_CHANNELS[a.channels]
     if a.n_in is not None and a.n_in != len(channels):
         raise HMSDataError('--n-in', f'{a.n_in} channels do not match --channels {a.channels} ({len(channels)})')
@@ -68,7 +69,7 @@ def _train(a):
 
 def _predict(a):
     """Predict the test set with every exported learner of a folder and write the submission."""
-    from .infer import submit
+    from .learn.infer import submit
     sub = submit(a.models, a.data, a.cache, a.out, tta=not a.no_tta)
     print(f'wrote {a.out}: {len(sub)} rows')
 
@@ -76,12 +77,12 @@ def _predict(a):
 def _demo(a):
     """Run the demo end to end and print its score table."""
     from .demo import run_demo
-    run_demo(a.out, n_eegs=a.n_eegs, n_test=a.n_test, arch=a.arch, epochs=(a.epochs, a.epochs2), seed=a.seed)
+    run_demo(a.out, n_eegs=a.n_eegs, n_test=a.n_test, arch=a.arch, epochs=a.epochs, epochs2=a.epochs2, seed=a.seed)
 
 
 def _compare(a):
     """Compare two submissions (and score both against a solution); print the report."""
-    from .compare import compare_submissions
+    from .competition.compare import compare_submissions
     c = compare_submissions(a.a_csv, a.b_csv, solution=a.solution, top=a.top)
     print(c.report())
     if a.plot: c.plot(a.plot)
@@ -89,7 +90,7 @@ def _compare(a):
 
 def _experiments(a):
     """Train the named configs on one fold assignment and print the results table."""
-    from .experiments import run_experiments
+    from .experiments.runners import run_experiments
     run_experiments(a.data, a.cache, a.out, only=a.only, n_folds=a.folds, epochs=a.epochs, epochs2=a.epochs2, bs=a.bs, seed=a.seed)
     print((a.out / 'results.md').read_text(), end='')
 
@@ -103,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--out', type=Path, required=True, help='folder to write the competition files into')
     s.add_argument('--n-eegs', type=int, default=200, help='train eeg_ids')
     s.add_argument('--n-test', type=int, default=50, help='test eeg_ids')
-    s.add_argument('--seed', type=int, default=0)
+    s.add_argument('--seed', type=int, default=SEED)
     s.set_defaults(func=_synth)
 
     s = sub.add_parser('score', help='the competition KL score of a submission')
@@ -127,18 +128,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--data', type=Path, required=True, help='competition folder')
     s.add_argument('--cache', type=Path, required=True, help='signal store folder (prepared here if needed)')
     s.add_argument('--out', type=Path, required=True, help='folder for fold{k}.pkl exports and oof.csv')
-    s.add_argument('--arch', default='resnet34d', help='any timm model name (resnet34d, resnet34, efficientnet_b0, …)')
+    s.add_argument('--arch', default=ARCH, help='any timm model name (resnet34d, resnet34, efficientnet_b0, …)')
     s.add_argument('--channels', choices=list(_HALF_CHANNELS), default='all', help='all 8, or the 4 spec / eeg channels')
     s.add_argument('--n-in', type=int, choices=[4, 8], help='input channels (must agree with --channels)')
-    s.add_argument('--epochs', type=int, default=5)
-    s.add_argument('--epochs2', type=int, help='stage-2 epochs with --two-stage (default: epochs // 2)')
-    s.add_argument('--bs', type=int, default=32)
-    s.add_argument('--lr', type=float, default=1e-3)
-    s.add_argument('--folds', type=int, default=5, help='patient-grouped folds (≥ 2)')
-    s.add_argument('--two-stage', action='store_true', help='stage 1 on all rows, stage 2 on expert rows (lr/10)')
+    s.add_argument('--epochs', type=int, default=EPOCHS, help='stage 1: epochs on all training rows')
+    s.add_argument('--epochs2', type=int, default=EPOCHS2, help='stage 2: epochs on expert training rows at lr/10 (0: one stage)')
+    s.add_argument('--bs', type=int, default=BS)
+    s.add_argument('--lr', type=float, default=LR, help='one-cycle peak lr (from scratch; ~1e-3 with --pretrained)')
+    s.add_argument('--folds', type=int, default=N_FOLDS, help='patient-grouped folds (≥ 2)')
     s.add_argument('--mixup', type=float, default=0.0, help='soft-label MixUp alpha (0: off)')
     s.add_argument('--pretrained', default='none', help="a local timm weights file, or 'none'")
-    s.add_argument('--seed', type=int, default=42)
+    s.add_argument('--seed', type=int, default=SEED)
     s.set_defaults(func=_train)
 
     s = sub.add_parser('predict', help='exported learners → TTA ensemble → submission.csv')
@@ -154,9 +154,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--n-eegs', type=int, default=600)
     s.add_argument('--n-test', type=int, default=150)
     s.add_argument('--arch', default='resnet18d', help='timm model name')
-    s.add_argument('--epochs', type=int, default=10, help='stage 1: all training rows')
-    s.add_argument('--epochs2', type=int, default=5, help='stage 2: expert training rows')
-    s.add_argument('--seed', type=int, default=0)
+    s.add_argument('--epochs', type=int, default=EPOCHS, help='stage 1: epochs on all training rows')
+    s.add_argument('--epochs2', type=int, default=EPOCHS2, help='stage 2: epochs on expert training rows (0: one stage)')
+    s.add_argument('--seed', type=int, default=SEED)
     s.set_defaults(func=_demo)
 
     s = sub.add_parser('compare', help='compare two submissions: class means, KL both ways, argmax agreement, biggest differences')
@@ -172,11 +172,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--cache', type=Path, required=True, help='writable cache folder')
     s.add_argument('--out', type=Path, required=True, help='results.csv/.md, and a folder per config')
     s.add_argument('--only', nargs='+', metavar='NAME', help='configs to run (default: all; prior and uniform always)')
-    s.add_argument('--folds', type=int, default=5)
+    s.add_argument('--folds', type=int, default=N_FOLDS)
     s.add_argument('--epochs', type=int, help="every config's (stage-1) epochs (default: each config's own)")
     s.add_argument('--epochs2', type=int, help="image configs' stage-2 epochs on expert rows (0: one stage)")
     s.add_argument('--bs', type=int, help="every config's batch size (default: each config's own)")
-    s.add_argument('--seed', type=int, default=0)
+    s.add_argument('--seed', type=int, default=SEED)
     s.set_defaults(func=_experiments)
     return p
 

@@ -4,17 +4,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from .baselines import prior_probs, uniform_probs
-from .check import check_competition
-from .constants import TARGETS
-from .infer import submit
-from .io import read_csv
-from .meta import add_folds
-from .recipes import export_learner, oof_preds, oof_scores, train_two_stage
-from .score import kaggle_score
-from .store import prepare
-from .submission import write_submission
-from .synth import make_synthetic
+from .competition.baselines import prior_probs, uniform_probs
+from .competition.check import check_competition
+from .competition.io import read_csv
+from .competition.meta import add_folds
+from .competition.score import kaggle_score, oof_scores
+from .competition.submission import write_submission
+from .competition.synth import make_synthetic
+from .core.constants import TARGETS
+from .core.defaults import BS, EPOCHS, EPOCHS2, LR, SEED
+from .learn.infer import submit
+from .learn.recipes import export_learner, oof_preds, train_fold
+from .signals.prepare import prepare
 
 __all__ = ['run_demo', 'score_table']
 
@@ -30,19 +31,19 @@ def _step(msg: str, t0: float):
     print(f'[{time.perf_counter() - t0:6.1f}s] {msg}', flush=True)
 
 
-def run_demo(out, n_eegs: int = 600, n_test: int = 150, arch: str = 'resnet18d', epochs: tuple = (10, 5), bs: int = 32,
-             lr: float = 5e-3, seed: int = 0) -> pd.DataFrame:
+def run_demo(out, n_eegs: int = 600, n_test: int = 150, arch: str = 'resnet18d', epochs: int = EPOCHS, epochs2: int = EPOCHS2,
+             bs: int = BS, lr: float = LR, seed: int = SEED) -> pd.DataFrame:
     """Synthetic data in `out` → prepare → two-stage training of one fold → TTA submission; print and return the scores."""
     out, t0 = Path(out), time.perf_counter()
     data = make_synthetic(out / 'data', n_eegs=n_eegs, n_test=n_test, seed=seed)
     _step(f'synthetic competition: {n_eegs} train / {n_test} test eegs → {data}', t0)
     comp = check_competition(data)
-    store = prepare(data, out / 'cache', 'train')
+    store = prepare(comp, out / 'cache', 'train')
     _step(f'signal store ready: {store}', t0)
     table = add_folds(store.table, 5, seed=seed)
-    learn = train_two_stage(table, store, fold=0, arch=arch, epochs=epochs, bs=bs, lr=lr, seed=seed)
+    learn = train_fold(table, store, fold=0, arch=arch, epochs=epochs, epochs2=epochs2, bs=bs, lr=lr, seed=seed)
     val = oof_scores(table, oof_preds(learn))
-    _step(f'{arch} trained {epochs[0]} epochs on folds 1-4, then {epochs[1]} on their expert rows: '
+    _step(f'{arch} trained {epochs} epochs on folds 1-4, then {epochs2} on their expert rows: '
           f'fold-0 KL {val["kl"]:.4f} (expert rows {val["kl_expert"]:.4f})', t0)
     model = export_learner(learn, out / 'models' / f'{arch}.pkl')
     ids = comp.test.eeg_id

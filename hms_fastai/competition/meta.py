@@ -1,0 +1,55 @@
+"""The eeg-level table: one row per eeg_id with crop offsets, vote fractions, expert flag and fold."""
+import numpy as np
+import pandas as pd
+
+from ..core.constants import TARGETS
+from ..core.errors import HMSDataError, show_ids
+
+__all__ = ['eeg_table', 'add_folds', 'EXPERT_VOTES']
+
+EXPERT_VOTES = 10
+
+
+def eeg_table(train: pd.DataFrame, where='train.csv') -> pd.DataFrame:
+    """One row per eeg_id: offsets' min/max, patient, vote fractions (summed, normalised), total_votes, expert."""
+    if not set(TARGETS) <= set(train.columns): return _test_eeg_table(train)
+    sub_votes = train[TARGETS].sum(axis=1)
+    zero = train.loc[sub_votes == 0, 'eeg_id']
+    if len(zero): raise HMSDataError(where, f'eeg_id(s) {show_ids(sorted(set(zero)))} have rows whose votes sum to 0')
+    g = train.assign(_votes=sub_votes).groupby('eeg_id', sort=False)
+    t = g.agg(spectrogram_id=('spectrogram_id', 'first'),
+              spec_offset_min=('spectrogram_label_offset_seconds', 'min'),
+              spec_offset_max=('spectrogram_label_offset_seconds', 'max'),
+              eeg_offset_min=('eeg_label_offset_seconds', 'min'),
+              eeg_offset_max=('eeg_label_offset_seconds', 'max'),
+              patient_id=('patient_id', 'first'),
+              expert_consensus=('expert_consensus', 'first'),
+              total_votes=('_votes', 'max'),
+              n_sub=('_votes', 'size'))
+    votes = g[TARGETS].sum()
+    t[TARGETS] = votes.div(votes.sum(axis=1), axis=0).to_numpy()
+    t['expert'] = t.total_votes >= EXPERT_VOTES
+    return t.reset_index()
+
+
+def _test_eeg_table(test: pd.DataFrame) -> pd.DataFrame:
+    """The test csv (no votes) as an eeg-level table: every crop starts at the file's beginning."""
+    t = test[['eeg_id', 'spectrogram_id', 'patient_id']].copy()
+    for c in ['spec_offset_min', 'spec_offset_max', 'eeg_offset_min', 'eeg_offset_max']: t[c] = 0.0
+    return t.reset_index(drop=True)
+
+
+def add_folds(table: pd.DataFrame, n_folds: int = 5, seed: int = 42) -> pd.DataFrame:
+    """Add a `fold` column: patient-grouped, deterministic for a seed, balanced by rows (largest patients first)."""
+    if table.patient_id.nunique() < n_folds:
+        raise HMSDataError('train.csv', f'{table.patient_id.nunique()} patients cannot fill {n_folds} folds')
+    sizes = table.patient_id.value_counts()
+    rng = np.random.default_rng(seed)
+    patients = sizes.index.to_numpy()[rng.permutation(len(sizes))]
+    patients = sorted(patients, key=lambda p: -sizes[p])
+    load, fold_of = np.zeros(n_folds, int), {}
+    for p in patients:
+        f = int(np.argmin(load))
+        fold_of[p] = f
+        load[f] += sizes[p]
+    return table.assign(fold=table.patient_id.map(fold_of).astype(int))

@@ -1,0 +1,74 @@
+"""The competition metric: KL divergence of submitted from true vote distributions, with the grader's checks."""
+import numpy as np
+import pandas as pd
+
+from ..core.constants import TARGETS
+from ..core.errors import HMSDataError, check_same_ids, check_unique_ids, show_ids
+
+__all__ = ['kaggle_score', 'kl_rows', 'target_table', 'target_frame', 'normalise_rows', 'check_probabilities', 'oof_scores',
+           'EPSILON']
+
+EPSILON = 1e-15
+
+
+def kl_rows(y: np.ndarray, p: np.ndarray, eps: float = EPSILON) -> np.ndarray:
+    """Per-row KL(y‖p): p clipped to [eps, 1-eps] without renormalising, 0·log 0 = 0."""
+    y, p = np.asarray(y, np.float64), np.clip(np.asarray(p, np.float64), eps, 1 - eps)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        cells = np.where(y != 0, y * np.log(y / p), 0.0)
+    return cells.sum(axis=1)
+
+
+def target_frame(eeg_ids, values, folds=None) -> pd.DataFrame:
+    """eeg_id (+ fold: one per row or one for all) + the 6 TARGETS columns of an (n, 6) array."""
+    fold = {} if folds is None else {'fold': folds if np.isscalar(folds) else np.asarray(folds)}
+    return pd.DataFrame({'eeg_id': np.asarray(eeg_ids), **fold, **dict(zip(TARGETS, np.asarray(values).T))})
+
+
+def normalise_rows(p) -> np.ndarray:
+    """Rows of an (n, 6) array of non-negative numbers divided by their sums (float64)."""
+    p = np.asarray(p, np.float64)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def target_table(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The eeg_id-indexed TARGETS of a table, checked to be present, unique and numeric."""
+    missing = [c for c in ['eeg_id', *TARGETS] if c not in df.columns]
+    if missing: raise HMSDataError(name, f'missing column(s) {missing}')
+    check_unique_ids(df.eeg_id, name)
+    v = df.set_index('eeg_id')[TARGETS]
+    bad = [c for c in TARGETS if not pd.api.types.is_numeric_dtype(v[c])]
+    if bad: raise HMSDataError(name, f'column(s) {bad} are not numeric')
+    return v.astype(np.float64)
+
+
+def check_probabilities(v: pd.DataFrame, name: str):
+    """The grader's checks: finite, within [0, 1], each row sums to 1."""
+    a = v.to_numpy()
+    rows = v.index[~np.isfinite(a).all(axis=1)]
+    if len(rows): raise HMSDataError(name, f'non-finite values for eeg_id(s) {show_ids(rows)}')
+    if (a < 0).any(): raise HMSDataError(name, 'values must be at least zero')
+    if (a > 1).any(): raise HMSDataError(name, 'values must be no greater than one')
+    off = ~np.isclose(a.sum(axis=1), 1)
+    if off.any(): raise HMSDataError(name, f'rows do not add to one for eeg_id(s) {show_ids(v.index[off])}')
+
+
+def kaggle_score(solution: pd.DataFrame, submission: pd.DataFrame) -> float:
+    """Mean over eeg_ids of KL(solution‖submission), exactly as the competition grades it."""
+    y, p = target_table(solution, 'solution'), target_table(submission, 'submission')
+    check_same_ids(y.index, p.index, 'submission', 'the solution')
+    if (y.to_numpy() < 0).any() or not np.isfinite(y.to_numpy()).all():
+        raise HMSDataError('solution', 'votes must be finite and non-negative')
+    totals = y.sum(axis=1)
+    if (totals == 0).any(): raise HMSDataError('solution', f'eeg_id(s) {show_ids(y.index[totals == 0])} have no votes')
+    y = y.div(totals, axis=0)
+    check_probabilities(p, 'submission')
+    return float(kl_rows(y.to_numpy(), p.loc[y.index].to_numpy()).mean())
+
+
+def oof_scores(table: pd.DataFrame, oof: pd.DataFrame) -> dict:
+    """Kaggle score of out-of-fold predictions on all their rows and on expert rows (NaN when there are none)."""
+    truth = table.set_index('eeg_id').loc[oof['eeg_id']].reset_index()
+    expert = truth['expert'].to_numpy(bool)
+    return {'kl': kaggle_score(truth, oof),
+            'kl_expert': kaggle_score(truth[expert], oof[expert]) if expert.any() else float('nan')}

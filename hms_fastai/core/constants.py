@@ -1,0 +1,30 @@
+"""Names and numbers of the HMS competition data, in the order the files and the submission use."""
+
+__all__ = ['TARGETS', 'CLASSES', 'EEG_COLUMNS', 'REGIONS', 'CHAINS', 'CHANNELS', 'EEG_RATE', 'EEG_WINDOW', 'SPEC_STEP',
+           'SPEC_WINDOW', 'SPEC_FREQS', 'SPEC_COLUMNS', 'IMAGE_SHAPE']
+
+TARGETS = ['seizure_vote', 'lpd_vote', 'gpd_vote', 'lrda_vote', 'grda_vote', 'other_vote']
+CLASSES = ['Seizure', 'LPD', 'GPD', 'LRDA', 'GRDA', 'Other']
+EEG_COLUMNS = ['Fp1', 'F3', 'C3', 'P3', 'F7', 'T3', 'T5', 'O1', 'Fz', 'Cz', 'Pz',
+               'Fp2', 'F4', 'C4', 'P4', 'F8', 'T4', 'T6', 'O2', 'EKG']
+REGIONS = ['LL', 'RL', 'LP', 'RP']
+CHAINS = {'LL': ['Fp1', 'F7', 'T3', 'T5', 'O1'], 'RL': ['Fp2', 'F8', 'T4', 'T6', 'O2'],
+          'LP': ['Fp1', 'F3', 'C3', 'P3', 'O1'], 'RP': ['Fp2', 'F4', 'C4', 'P4', 'O2']}
+CHANNELS = [f'spec_{r}' for r in REGIONS] + [f'eeg_{r}' for r in REGIONS]
+
+EEG_RATE = 200                      # Hz
+EEG_WINDOW = 50 * EEG_RATE          # samples in one 50 s window
+SPEC_STEP = 2                       # seconds between spectrogram rows
+SPEC_WINDOW = 300                   # spectrogram rows in one 600 s window
+SPEC_FREQS = ['0.59', '0.78', '0.98', '1.17', '1.37', '1.56', '1.76', '1.95', '2.15', '2.34', '2.54',
+              '2.73', '2.93', '3.13', '3.32', '3.52', '3.71', '3.91', '4.1', '4.3', '4.49', '4.69',
+              '4.88', '5.08', '5.27', '5.47', '5.66', '5.86', '6.05', '6.25', '6.45', '6.64', '6.84',
+              '7.03', '7.23', '7.42', '7.62', '7.81', '8.01', '8.2', '8.4', '8.59', '8.79', '8.98',
+              '9.18', '9.38', '9.57', '9.77', '9.96', '10.16', '10.35', '10.55', '10.74', '10.94',
+              '11.13', '11.33', '11.52', '11.72', '11.91', '12.11', '12.3', '12.5', '12.7', '12.89',
+              '13.09', '13.28', '13.48', '13.67', '13.87', '14.06', '14.26', '14.45', '14.65',
+              '14.84', '15.04', '15.23', '15.43', '15.63', '15.82', '16.02', '16.21', '16.41',
+              '16.6', '16.8', '16.99', '17.19', '17.38', '17.58', '17.77', '17.97', '18.16', '18.36',
+              '18.55', '18.75', '18.95', '19.14', '19.34', '19.53', '19.73', '19.92']
+SPEC_COLUMNS = [f'{r}_{f}' for r in REGIONS for f in SPEC_FREQS]
+IMAGE_SHAPE = (128, 256)

@@ -1,0 +1,115 @@
+"""Training recipes: one fold (stage 1 on all rows, then optionally stage 2 on expert rows), k folds with OOF and exports."""
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from fastai.callback.hook import total_params
+from fastai.callback.tracker import SaveModelCallback
+from fastai.learner import Learner
+from fastai.torch_core import set_seed
+from fastcore.meta import delegates
+
+from ..competition.meta import add_folds
+from ..competition.score import oof_scores, target_frame
+from ..core.atomic import atomic_path
+from ..core.defaults import ARCH, BS, EPOCHS, EPOCHS2, LR, N_FOLDS, SEED
+from ..core.errors import HMSDataError
+from .augment import hms_augs
+from .data import hms_dls
+from .learner import hms_learner
+
+__all__ = ['fit_best', 'train_fold', 'oof_preds', 'export_learner', 'TrainedFolds', 'train_folds']
+
+
+@contextmanager
+def _checkpoints(learn: Learner):
+    """Point the learner's model_dir at a temporary folder for best-epoch checkpoints; restore it afterwards."""
+    old = learn.model_dir
+    with tempfile.TemporaryDirectory(prefix='hms_ckpt_') as d:
+        learn.model_dir = Path(d)
+        try: yield
+        finally: learn.model_dir = old
+
+
+def _monitor(learn: Learner, monitor: str) -> str:
+    """`monitor`, or valid_loss when it is kl_expert and the validation rows have no expert row (the metric is NaN)."""
+    return 'valid_loss' if monitor == 'kl_expert' and not learn.dls.valid.items['expert'].any() else monitor
+
+
+def fit_best(learn: Learner, epochs: int, lr: float, monitor: str = 'valid_loss', cbs=(), fine: bool = False):
+    """fine_tune (frozen pretrained body) or fit_one_cycle, keeping the best epoch by `monitor` (lower is better)."""
+    save = SaveModelCallback(monitor=_monitor(learn, monitor), comp=np.less, fname='best', with_opt=False)
+    with _checkpoints(learn):
+        try:
+            if fine: learn.fine_tune(epochs, base_lr=lr, cbs=[save, *cbs])
+            else: learn.fit_one_cycle(epochs, lr, cbs=[save, *cbs])
+        except FileNotFoundError as e:          # SaveModelCallback saved nothing: the monitor was never finite
+            if (learn.path / learn.model_dir / 'best.pth').exists(): raise
+            raise FloatingPointError(f'{save.monitor} was NaN in every epoch (diverged or NaN inputs): '
+                                     f'nothing to keep; lower the lr (now {lr:g}) or check the features') from e
+
+
+def _expert_stage(table: pd.DataFrame, fold: int, bs: int) -> pd.DataFrame:
+    """Stage 2's table: expert training rows and every validation row (HMSDataError if fewer than one batch of the former)."""
+    stage2 = table[table['expert'].to_numpy(bool) | (table['fold'] == fold).to_numpy()]
+    n2 = int((stage2['fold'] != fold).sum())
+    if n2 < bs: raise HMSDataError('table', f'stage 2 of fold {fold} has {n2} expert training rows, fewer than one batch (bs={bs})')
+    return stage2
+
+
+@delegates(hms_learner)
+def train_fold(table: pd.DataFrame, store, fold: int = 0, arch: str = ARCH, epochs: int = EPOCHS, epochs2: int = EPOCHS2,
+               lr: float = LR, lr2: float | None = None, bs: int = BS, channels: list[str] | None = None,
+               flip: float = 0.5, mask: float = 0.5, mixup: float = 0.0, pretrained=False, monitor: str = 'valid_loss',
+               monitor2: str = 'kl_expert', seed: int | None = SEED, num_workers: int = 0, **kwargs) -> Learner:
+    """Stage 1 on all training rows (fine_tune if pretrained, else one-cycle), stage 2 (epochs2 > 0) on expert rows at lr/10."""
+    stage2 = _expert_stage(table, fold, bs) if epochs2 else None
+    if seed is not None: set_seed(seed, reproducible=True)
+    tfms, cbs = hms_augs(flip, mask, mixup)
+    learn = hms_learner(hms_dls(table, store, fold=fold, bs=bs, channels=channels, batch_tfms=tfms, num_workers=num_workers),
+                        arch, pretrained=pretrained, **kwargs)
+    fit_best(learn, epochs, lr, monitor, cbs, fine=bool(pretrained))
+    if stage2 is not None:
+        learn.dls = hms_dls(stage2, store, fold=fold, bs=bs, channels=channels, batch_tfms=tfms, num_workers=num_workers)
+        fit_best(learn, epochs2, lr / 10 if lr2 is None else lr2, monitor2, cbs)
+    return learn
+
+
+def oof_preds(learn: Learner) -> pd.DataFrame:
+    """Probabilities of a learner's validation rows: eeg_id, fold, TARGETS."""
+    probs, _ = learn.get_preds(ds_idx=1)
+    items = learn.dls.valid.items
+    return target_frame(items['eeg_id'], probs.numpy(), items['fold'])
+
+
+def export_learner(learn: Learner, path) -> Path:
+    """`learn.export` to `path` atomically (a killed export leaves no half-written file)."""
+    with atomic_path(Path(path)) as tmp: learn.export(tmp)
+    return Path(path)
+
+
+class TrainedFolds(NamedTuple):
+    """What `train_folds` made: exported learners, OOF predictions (eeg_id, fold, TARGETS), their scores, parameters per model."""
+    paths: list
+    oof: pd.DataFrame
+    scores: dict
+    params: int
+
+
+@delegates(train_fold)
+def train_folds(table: pd.DataFrame, store, out_dir, folds=None, n_folds: int = N_FOLDS, seed: int | None = SEED,
+                **kwargs) -> TrainedFolds:
+    """`train_fold` for each fold (of `table.fold`, else add_folds(n_folds)): export out_dir/fold{k}.pkl, write oof.csv."""
+    out_dir = Path(out_dir)
+    if 'fold' not in table.columns: table = add_folds(table, n_folds, seed=SEED if seed is None else seed)
+    paths, oofs = [], []
+    for k in sorted(set(table['fold'])) if folds is None else folds:
+        learn = train_fold(table, store, fold=k, seed=seed, **kwargs)
+        oofs.append(oof_preds(learn))
+        paths.append(export_learner(learn, out_dir / f'fold{k}.pkl'))
+    oof = pd.concat(oofs, ignore_index=True)
+    with atomic_path(out_dir / 'oof.csv', '.csv') as tmp: oof.to_csv(tmp, index=False)
+    return TrainedFolds(paths, oof, oof_scores(table, oof), total_params(learn.model)[0])
