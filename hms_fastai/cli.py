@@ -58,13 +58,12 @@ def _train(a):
         raise HMSDataError('--n-in', f'{a.n_in} channels do not match --channels {a.channels} ({len(channels)})')
     store = prepare(a.data, a.cache, 'train', parts=('spec', 'eeg') if a.channels == 'all' else (a.channels,))
     table = add_folds(store.table, a.folds, seed=a.seed)
-    epochs = (a.epochs, a.epochs2 or max(1, a.epochs // 2)) if a.two_stage else a.epochs
     pretrained = False if a.pretrained.lower() == 'none' else a.pretrained
-    paths, _, scores = train_folds(table, store, a.out, two_stage=a.two_stage, arch=a.arch, epochs=epochs, bs=a.bs,
-                                   lr=a.lr, pretrained=pretrained, channels=channels, mixup=a.mixup, seed=a.seed)
-    print(f'exported {len(paths)} learners to {a.out}; out-of-fold predictions in {Path(a.out) / "oof.csv"}')
-    print(f'OOF KL (all rows):    {scores["kl"]:.4f}')
-    print(f'OOF KL (expert rows): {scores["kl_expert"]:.4f}')
+    trained = train_folds(table, store, a.out, arch=a.arch, epochs=a.epochs, epochs2=a.epochs2, bs=a.bs, lr=a.lr,
+                          pretrained=pretrained, channels=channels, mixup=a.mixup, seed=a.seed)
+    print(f'exported {len(trained.paths)} learners to {a.out}; out-of-fold predictions in {Path(a.out) / "oof.csv"}')
+    print(f'OOF KL (all rows):    {trained.scores["kl"]:.4f}')
+    print(f'OOF KL (expert rows): {trained.scores["kl_expert"]:.4f}')
 
 
 def _predict(a):

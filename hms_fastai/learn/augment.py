@@ -32,7 +32,9 @@ class FlipInputs(Callback):
 
     def __init__(self, channels: list[str]): self.perm = flip_perm(channels)
 
-    def before_batch(self): self.learn.xb = (self.xb[0][:, self.perm],)
+    def before_batch(self):
+        """Swap the channels of the batch's inputs."""
+        self.learn.xb = (self.xb[0][:, self.perm],)
 
 
 def _channels(tfm, x) -> list[str]:

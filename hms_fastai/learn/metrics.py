@@ -35,7 +35,9 @@ class KLMetric(Metric):
 
     def __init__(self, expert_only: bool = False): self.expert_only = expert_only
 
-    def reset(self): self.preds, self.targs, self.expert = [], [], None
+    def reset(self):
+        """Forget the previous validation's batches."""
+        self.preds, self.targs, self.expert = [], [], None
 
     def accumulate(self, learn):
         """Collect one batch's probabilities and targets (and, once, the expert flags of the loader's rows)."""
@@ -52,7 +54,9 @@ class KLMetric(Metric):
         return float(kl_rows(y, p).mean()) if len(p) else float('nan')
 
     @property
-    def name(self) -> str: return 'kl_expert' if self.expert_only else 'kl'
+    def name(self) -> str:
+        """The column name in fastai's table."""
+        return 'kl_expert' if self.expert_only else 'kl'
 
     def __getstate__(self):
         return {'expert_only': self.expert_only}      # an exported learner carries no validation predictions

@@ -19,7 +19,7 @@ _HALF = WIN // 2                       # frame t is centred on sample t*HOP: sam
 _PAD = (_HALF, (N_FRAMES - 1) * HOP + WIN - _HALF - EEG_WINDOW)  # centre=True zero padding that frames use
 _CHAIN_COLUMNS = [[EEG_COLUMNS.index(c) for c in CHAINS[r]] for r in REGIONS]  # (4 regions, 5 electrodes)
 _N_PAIRS = len(REGIONS) * (len(CHAINS[REGIONS[0]]) - 1)  # 16 bipolar differences, 4 per chain
-_CPU_CHUNK, _CHUNK = 1, 64             # samples per pass: on CPU one keeps the scratch in cache (2 or 4: 15-35% slower)
+_CPU_CHUNK, _CHUNK = 1, 64             # default samples per pass: on CPU one keeps the scratch in cache (2 or 4: 15-35% slower)
 
 
 def mel_filters() -> np.ndarray:
@@ -121,8 +121,7 @@ def _chunk(x: torch.Tensor, out: torch.Tensor, kernels: tuple, work):
 
 @torch.no_grad()
 def eeg_mels(x: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-    """(B, 10000, 20) EEG in EEG_COLUMNS order → (B, 4, 128, 256) float32 mel images in REGIONS order, on x's device;
-    `chunk` samples per pass (default: 1 on CPU, 64 on an accelerator)."""
+    """(B, 10000, 20) EEG, EEG_COLUMNS order → (B, 4, 128, 256) float32 mels, REGIONS order, on x's device, `chunk` at a time."""
     if x.ndim != 3 or tuple(x.shape[1:]) != (EEG_WINDOW, len(EEG_COLUMNS)):
         raise ValueError(f'x must be (B, {EEG_WINDOW}, {len(EEG_COLUMNS)}) in EEG_COLUMNS order, got {tuple(x.shape)}')
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32

@@ -142,8 +142,7 @@ def _prepare_mels(comp, cache: Path, table: pd.DataFrame, split: str, pool, devi
 
 
 def prepare(data, cache_dir, split: str = 'train', parts=PARTS, device=None) -> Store:
-    """Read each parquet of `split` of `data` (a competition folder or a loaded Competition) once, in parallel, into
-    memory-mapped chunks in `cache_dir`; return the Store."""
+    """Read each parquet of `split` of `data` (a folder or Competition) once, in parallel, into memory-mapped chunks; the Store."""
     if split not in ('train', 'test'): raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     comp = data if isinstance(data, Competition) else load_competition(data, train=split == 'train')
     if split == 'train' and comp.train is None: raise ValueError('a Competition loaded with train=False has no train split')

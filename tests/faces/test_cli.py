@@ -2,10 +2,12 @@
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from hms_fastai.cli import main
+from hms_fastai.competition.score import kaggle_score
 from hms_fastai.core.constants import TARGETS
 
 
@@ -37,3 +39,50 @@ def test_console_script_exit_code_and_no_traceback(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip().count('\n') == 0 and 'competition folder not found' in r.stderr
     assert subprocess.run([sys.executable, '-m', 'hms_fastai.cli', 'prepare', '--help'], capture_output=True).returncode == 0
+
+
+def test_check_a_good_folder(synth_root, capsys):
+    assert main(['check', '--data', str(synth_root), '--deep']) == 0
+    train = pd.read_csv(synth_root / 'train.csv')
+    assert capsys.readouterr().out.endswith(f'{synth_root}: {len(train)} train rows, {train.eeg_id.nunique()} train eegs, '
+                                            f'{len(pd.read_csv(synth_root / "test.csv"))} test eegs: ok\n')
+
+
+def test_prepare_both_splits(synth_root, tmp_path, capsys):
+    for split, n in (('train', 24), ('test', 6)):
+        assert main(['prepare', '--data', str(synth_root), '--cache', str(tmp_path), '--split', split, '--parts', 'spec']) == 0
+        out = capsys.readouterr().out
+        assert f"Store('{tmp_path}', '{split}', {n} eegs, channels=['spec_LL', 'spec_RL', 'spec_LP', 'spec_RP']): ready\n" in out
+        assert (tmp_path / split / 'index.parquet').is_file() and not list((tmp_path / split).glob('mel_*'))
+
+
+def test_train_then_predict(synth_root, tmp_path, capsys):
+    models, cache = tmp_path / 'models', tmp_path / 'cache'
+    args = ['train', '--data', str(synth_root), '--cache', str(cache), '--out', str(models), '--arch', 'test_efficientnet',
+            '--epochs', '1', '--epochs2', '0', '--folds', '2', '--bs', '4', '--channels', 'spec']
+    assert main(args) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    oof = pd.read_csv(models / 'oof.csv')
+    truth = pd.read_csv(synth_root / 'train.csv').groupby('eeg_id')[TARGETS].sum()
+    truth = truth.div(truth.sum(1), axis=0).loc[oof.eeg_id]
+    p = np.clip(oof[TARGETS].to_numpy(), 1e-15, 1)
+    kl = np.where(truth > 0, truth * np.log(truth / p), 0).sum(1).mean()
+    assert lines[-2] == f'OOF KL (all rows):    {kl:.4f}' and sorted(p.name for p in models.iterdir()) == ['fold0.pkl', 'fold1.pkl', 'oof.csv']
+    assert main(['predict', '--data', str(synth_root), '--cache', str(cache), '--models', str(models),
+                 '--out', str(tmp_path / 'sub.csv')]) == 0
+    assert capsys.readouterr().out.endswith(f'wrote {tmp_path / "sub.csv"}: 6 rows\n')
+    sub = pd.read_csv(tmp_path / 'sub.csv')
+    assert sub.eeg_id.tolist() == pd.read_csv(synth_root / 'test.csv').eeg_id.tolist()
+    np.testing.assert_allclose(sub[TARGETS].sum(1), 1, atol=1e-9)
+
+
+def test_demo_end_to_end(tmp_path, capsys):
+    assert main(['demo', '--out', str(tmp_path), '--n-eegs', '30', '--n-test', '4', '--arch', 'test_efficientnet',
+                 '--epochs', '1', '--epochs2', '0']) == 0
+    table = capsys.readouterr().out.strip().splitlines()[-5:]
+    assert table[0].split() == ['system', 'test', 'KL'] and len(table) == 5
+    scores = {' '.join(l.split()[:-1]): float(l.split()[-1]) for l in table[1:]}
+    assert set(scores) == {'uniform 1/6', 'train prior', 'test_efficientnet + flip TTA', 'oracle (true probabilities)'}
+    sol, sub = pd.read_csv(tmp_path / 'data' / 'test_solution.csv'), pd.read_csv(tmp_path / 'submission.csv')
+    assert scores['test_efficientnet + flip TTA'] == pytest.approx(kaggle_score(sol, sub), abs=1e-4)
+    assert scores['uniform 1/6'] == pytest.approx(kaggle_score(sol, sol.assign(**{t: 1 / 6 for t in TARGETS})), abs=1e-4)

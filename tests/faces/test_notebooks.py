@@ -11,8 +11,8 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
-from hms_fastai.learn.infer import predict
 from hms_fastai.core.constants import TARGETS
+from hms_fastai.learn.infer import predict
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ['01_train.ipynb', '02_submission.ipynb']

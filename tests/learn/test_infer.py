@@ -7,11 +7,15 @@ import pandas as pd
 import pytest
 import torch
 
+from hms_fastai.competition.io import read_eeg, read_spectrogram
 from hms_fastai.competition.score import kaggle_score
-from hms_fastai.core.constants import TARGETS
+from hms_fastai.core.constants import EEG_WINDOW, SPEC_COLUMNS, TARGETS
+from hms_fastai.core.errors import HMSDataError
 from hms_fastai.learn.data import hms_dls, hms_test_dl
 from hms_fastai.learn.infer import load_learners, predict, submit
 from hms_fastai.learn.learner import hms_learner
+from hms_fastai.signals.eegspec import eeg_image
+from hms_fastai.signals.image import spec_image
 
 TINY = 'test_efficientnet'
 
@@ -30,16 +34,32 @@ def exported(fastai_data, tmp_path_factory):
     return paths
 
 
-def test_tta_is_deterministic_and_sums_to_one(exported, fastai_data):
+MIRROR = [1, 0, 3, 2, 5, 4, 7, 6]   # CHANNELS spec_LL spec_RL spec_LP spec_RP eeg_LL eeg_RL eeg_LP eeg_RP, left ↔ right
+
+
+def _probs(learn, images: np.ndarray) -> torch.Tensor:
+    """Softmax of the learner's model on a stack of images, run by hand (no DataLoader, no callbacks)."""
+    with torch.no_grad(): return torch.softmax(learn.model.eval()(torch.as_tensor(images)).float(), -1)
+
+
+def test_tta_is_the_mean_of_plain_and_mirrored_images(exported, fastai_data):
     _, test, _ = fastai_data
     learn = load_learners(exported[0])[0]
     dl = hms_test_dl(learn.dls, test.table, test)
-    a, b = learn.tta(dl=dl)[0], learn.tta(dl=dl)[0]
-    torch.testing.assert_close(a, b, rtol=0, atol=0)
-    torch.testing.assert_close(a.sum(1), torch.ones(len(a)), rtol=0, atol=1e-6)
-    plain = learn.get_preds(dl=dl)[0]
-    assert not torch.allclose(a, plain)                                  # the flip view really enters the mean
-    torch.testing.assert_close(learn.tta(dl=dl, flip=False)[0], plain)
+    tta = learn.tta(dl=dl)[0]
+    images = test.images(test.table.eeg_id)
+    plain, mirrored = _probs(learn, images), _probs(learn, images[:, MIRROR])
+    torch.testing.assert_close(tta, (plain + mirrored) / 2, rtol=0, atol=1e-6)
+    torch.testing.assert_close(learn.tta(dl=dl)[0], tta, rtol=0, atol=0)                  # deterministic
+    torch.testing.assert_close(learn.tta(dl=dl, flip=False)[0], plain, rtol=0, atol=1e-6)
+    assert not torch.allclose(plain, mirrored, atol=1e-4)                                  # the mirror is a real view
+    with pytest.raises(TypeError, match='deterministic'): learn.tta(dl=dl, n=4)
+    with pytest.raises(TypeError, match='deterministic'): learn.tta(dl=dl, beta=0.5)
+
+
+def test_load_learners_refusals(tmp_path):
+    with pytest.raises(HMSDataError, match=f'{tmp_path}: no exported learners'): load_learners(tmp_path)
+    with pytest.raises(HMSDataError, match='exported learner not found'): load_learners(tmp_path / 'x.pkl')
 
 
 def test_predict_orders_by_test_csv_and_ensembles(exported, synth_root, tmp_path):
@@ -51,6 +71,12 @@ def test_predict_orders_by_test_csv_and_ensembles(exported, synth_root, tmp_path
     other = predict(exported[1:], synth_root, tmp_path / 'cache')
     np.testing.assert_allclose(both[TARGETS], (one[TARGETS] + other[TARGETS]) / 2, atol=1e-6)
     np.testing.assert_allclose(predict(exported, synth_root, tmp_path / 'cache', weights=[1, 0])[TARGETS], one[TARGETS], atol=1e-6)
+    weighted = predict(exported, synth_root, tmp_path / 'cache', weights=[1, 3])[TARGETS].to_numpy()
+    np.testing.assert_allclose(weighted, (one[TARGETS].to_numpy() + 3 * other[TARGETS].to_numpy()) / 4, atol=1e-6)
+    assert not np.allclose(weighted, both[TARGETS], atol=1e-4)
+    for bad in ([1], [1, -1], [0, 0], [1, float('nan')]):
+        with pytest.raises(ValueError, match='weights must be 2 non-negative numbers'):
+            predict(exported, synth_root, tmp_path / 'cache', weights=bad)
 
 
 def test_fresh_process_reproduces_and_submission_round_trips(exported, synth_root, tmp_path):
@@ -69,6 +95,13 @@ def test_real_test_layout(exported, real_root, tmp_path):
     sub = submit(exported, real_root, tmp_path / 'cache', tmp_path / 'submission.csv')
     back = pd.read_csv(tmp_path / 'submission.csv')
     sample = pd.read_csv(real_root / 'sample_submission.csv')
-    assert list(back.columns) == list(sample.columns) and back.eeg_id.tolist() == sample.eeg_id.tolist()
-    assert kaggle_score(sample, back) >= 0 and np.allclose(back[TARGETS].sum(axis=1), 1)
-    assert sub.eeg_id.tolist() == [3911565283]
+    assert list(back.columns) == list(sample.columns) and back.eeg_id.tolist() == sample.eeg_id.tolist() == [3911565283]
+    # the same prediction by hand: the recipe's image of the real test files, each model on it and on its mirror
+    test = pd.read_csv(real_root / 'test.csv').iloc[0]
+    spec = read_spectrogram(real_root / 'test_spectrograms' / f'{test.spectrogram_id}.parquet')[SPEC_COLUMNS].to_numpy()
+    eeg = read_eeg(real_root / 'test_eegs' / f'{test.eeg_id}.parquet').to_numpy()
+    start = (len(eeg) - EEG_WINDOW) // 2
+    image = np.concatenate([spec_image(spec, 0), eeg_image(eeg[start:start + EEG_WINDOW])])[None]
+    want = np.mean([(_probs(m, image) + _probs(m, image[:, MIRROR])).numpy() / 2 for m in load_learners(exported)], axis=0)
+    np.testing.assert_allclose(back[TARGETS].to_numpy(), want, atol=2e-4)   # the store keeps the EEG half in float16
+    np.testing.assert_allclose(sub[TARGETS].to_numpy(), back[TARGETS].to_numpy(), atol=1e-12)

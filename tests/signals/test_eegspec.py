@@ -96,10 +96,14 @@ def test_top_db_and_amin_floors_match_seed():
     check_matches_seed(np.stack([sine, synthetic_eegs(1, seed=6)[0] * 1e-7]))       # tiny powers meet amin
 
 
-def test_batch_equals_one_by_one():
-    x = torch.from_numpy(synthetic_eegs(5, seed=2))
-    one_by_one = torch.cat([eeg_mels(x[i:i + 1]) for i in range(len(x))])
-    torch.testing.assert_close(eeg_mels(x), one_by_one, rtol=0, atol=1e-5)
+@pytest.mark.parametrize('chunk', [2, 5, 64])
+def test_batched_passes_equal_one_by_one_and_the_seed(chunk):
+    x = synthetic_eegs(5, seed=2)
+    x[3, 2000:2600, EEG_COLUMNS.index('C3')] = np.nan                  # a NaN stretch in one sample of a batched pass
+    one_by_one = torch.cat([eeg_mels(torch.from_numpy(x[i:i + 1]), chunk=1) for i in range(len(x))])
+    batched = eeg_mels(torch.from_numpy(x), chunk=chunk)                  # the path CUDA takes, here on the CPU
+    torch.testing.assert_close(batched, one_by_one, rtol=0, atol=1e-5)
+    for i in (0, 3): np.testing.assert_allclose(batched[i].numpy(), seed_image(x[i]), rtol=0, atol=TOL)
 
 
 def test_eeg_image_equals_eeg_mels():
