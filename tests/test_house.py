@@ -103,6 +103,8 @@ def test_help_and_score_start_without_torch(tmp_path):
 
 
 def test_every_public_name_is_reachable_from_the_face():
+    every = [n for names in hms_fastai._NAMES.values() for n in names]
+    assert len(every) == len(set(every)), sorted(n for n in set(every) if every.count(n) > 1)   # one name, one thing
     for module, names in hms_fastai._NAMES.items():
         assert list(importlib.import_module(f'hms_fastai.{module}').__all__) == names, module
     defined = [n for n, p in _modules().items() if _layer(n) is not None and n not in LAYERS] + ['demo']

@@ -18,10 +18,10 @@ from ..learn.metrics import KLDivLossFlat, kl_metrics
 from ..learn.recipes import fit_best
 from ..signals.image import spec_log
 
-__all__ = ['WINDOWS', 'spec_feature_names', 'window_features', 'store_crops', 'spec_features', 'tabular_fold',
+__all__ = ['FEATURE_WINDOWS', 'spec_feature_names', 'window_features', 'store_crops', 'spec_features', 'tabular_fold',
            'catboost_fold', 'tabular_cv']
 
-WINDOWS = {'10m': slice(0, SPEC_WINDOW), '20s': slice(145, 155)}   # the starter's windows: whole crop, central 20 s
+FEATURE_WINDOWS = {'10m': slice(0, SPEC_WINDOW), '20s': slice(145, 155)}   # the starter's windows: whole crop, central 20 s
 _STATS = {'mean': np.nanmean, 'min': np.nanmin}   # per window, over time
 _BATCH = 256                      # crops summarised at once (256 × 300 × 400 float32 ≈ 120 MB)
 
@@ -36,7 +36,7 @@ def spec_feature_names(bands: int = 10) -> list[str]:
     """Names of the features, e.g. 'LL_0.59-2.34Hz_mean_10m' (per bin when bands=100: 'LL_0.59Hz_mean_10m')."""
     w = _bands(bands)
     freqs = [SPEC_FREQS[i] if w == 1 else f'{SPEC_FREQS[i]}-{SPEC_FREQS[i + w - 1]}' for i in range(0, len(SPEC_FREQS), w)]
-    return [f'{r}_{f}Hz_{s}_{win}' for r in REGIONS for f in freqs for win in WINDOWS for s in _STATS]
+    return [f'{r}_{f}Hz_{s}_{win}' for r in REGIONS for f in freqs for win in FEATURE_WINDOWS for s in _STATS]
 
 
 def window_features(crops: np.ndarray, bands: int = 10) -> np.ndarray:
@@ -48,7 +48,7 @@ def window_features(crops: np.ndarray, bands: int = 10) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)          # all-NaN slices give NaN, filled at training time
         b = np.nanmean(x, axis=-1)                                # (n, time, region, band)
-        stats = [f(b[:, w], axis=1) for w in WINDOWS.values() for f in _STATS.values()]
+        stats = [f(b[:, w], axis=1) for w in FEATURE_WINDOWS.values() for f in _STATS.values()]
     return np.stack(stats, axis=-1).reshape(len(crops), -1)
 
 

@@ -1,12 +1,13 @@
-"""fastai data: eeg-level rows → multi-channel images through the signal store, soft vote targets, fold split."""
+"""fastai data: eeg-level rows → batches of raw label windows from the store → images on the device; soft vote targets."""
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from fastai.data.block import DataBlock, TransformBlock
 from fastai.data.core import DataLoaders, Datasets, TfmdDL
+from fastai.data.load import fa_collate
 from fastai.data.transforms import ColSplitter
-from fastai.torch_core import TensorBase, TensorImage, set_seed
+from fastai.torch_core import TensorBase, TensorImage, default_device, set_seed
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from fasttransform import Transform
@@ -15,10 +16,12 @@ from plum import dispatch
 from ..core.constants import CLASSES, TARGETS
 from ..core.defaults import BS
 from ..core.errors import HMSDataError, show_ids
+from ..signals.image import assemble
 from ..signals.plots import show_image
+from ..signals.store import WINDOWS
 
-__all__ = ['HMSTensorImage', 'Votes', 'HMSImage', 'VoteTarget', 'HMSImageBlock', 'VoteBlock', 'dl_channels',
-           'hms_dls', 'hms_test_dl', 'vote_title']
+__all__ = ['HMSTensorImage', 'Votes', 'EEGRef', 'HMSImage', 'AssembleImages', 'HMSDataLoader', 'VoteTarget', 'HMSImageBlock',
+           'VoteBlock', 'dl_channels', 'default_windows', 'hms_dls', 'hms_test_dl', 'vote_title']
 
 
 def vote_title(votes) -> str:
@@ -44,17 +47,63 @@ class Votes(TensorBase):
         return ctx
 
 
+class EEGRef(int):
+    """A dataset item's input: the eeg's row in its store (the DataLoader reads a whole batch of them at once)."""
+
+
 class HMSImage(Transform):
-    """Eeg-level table row → its multi-channel image from `store` (the store's channels, CHANNELS order)."""
+    """Eeg-level table row → its EEGRef in `store`; an EEGRef decodes to its centre-window image (e.g. for `show_at`)."""
 
     def __init__(self, store):
         super().__init__()
         store_attr()
         self.channels = list(store.channels)
 
-    def encodes(self, row) -> HMSTensorImage:
-        """Read the row's image (memory-mapped, ~1 ms), tagged with its channel names for `show`."""
-        return HMSTensorImage(torch.from_numpy(self.store.image(row['eeg_id'])), channels=self.channels)
+    def encodes(self, row) -> EEGRef:
+        """The row's place in the store (HMSDataError if its eeg_id is not there)."""
+        return EEGRef(self.store.rows([row['eeg_id']])[0])
+
+    def decodes(self, ref: EEGRef) -> HMSTensorImage:
+        """The centre-window image of a single item, tagged with its channel names."""
+        return HMSTensorImage(assemble(self.store.raw([ref]))[0].cpu(), channels=self.channels)
+
+
+class AssembleImages(Transform):
+    """First batch transform: the raw windows of a batch → its images, on the batch's device (channels_last on CUDA)."""
+    order = -10
+
+    def setups(self, dl):
+        """Remember the channel names of the DataLoader's images (for `show`)."""
+        self.channels = dl_channels(dl)
+
+    def encodes(self, raw: dict) -> HMSTensorImage:
+        """Kaggle crop clip/log/standardise/placement and the EEG mels (or the stored centre mels), batched."""
+        x = assemble(raw)
+        if x.is_cuda: x = x.contiguous(memory_format=torch.channels_last)
+        return HMSTensorImage(x, channels=self.channels)
+
+
+class HMSDataLoader(TfmdDL):
+    """fastai's TfmdDL reading a batch with one gather per part from the store; training items at `windows`, others centre."""
+
+    def __init__(self, dataset=None, windows: str = 'random', jitter: float = 0.0, **kwargs):
+        if windows not in WINDOWS: raise ValueError(f'windows must be one of {WINDOWS}, got {windows!r}')
+        self.windows, self.jitter = windows, jitter
+        super().__init__(dataset, **kwargs)
+
+    def create_batch(self, b):
+        """(raw windows, targets…) of the items `b`: signals gathered at once, targets collated as fastai does."""
+        training = getattr(self.dataset, 'split_idx', None) == 0
+        raw = _image_tfm(self).store.raw([int(s[0]) for s in b], self.windows if training else 'centre', self.jitter)
+        return (raw, *fa_collate([s[1:] for s in b])) if len(b[0]) > 1 else (raw,)
+
+    def retain(self, res, b):
+        """The batch as made: its raw windows are not the items' types (fastai would cast them)."""
+        return res
+
+    def new(self, dataset=None, cls=None, **kwargs):
+        """A DataLoader like this one (same windows and jitter) over `dataset`."""
+        return super().new(dataset, cls, **{'windows': self.windows, 'jitter': self.jitter, **kwargs})
 
 
 class VoteTarget(Transform):
@@ -65,9 +114,10 @@ class VoteTarget(Transform):
         return Votes(torch.from_numpy(np.asarray(row[TARGETS], dtype=np.float32)))
 
 
-def HMSImageBlock(store) -> TransformBlock:
-    """Input block: rows → images through `store`."""
-    return TransformBlock(type_tfms=HMSImage(store))
+def HMSImageBlock(store, windows: str = 'random', jitter: float = 0.0) -> TransformBlock:
+    """Input block: rows → images through `store`, each training batch at random label windows (or the centre)."""
+    return TransformBlock(type_tfms=HMSImage(store), batch_tfms=AssembleImages(), dl_type=HMSDataLoader,
+                          dls_kwargs={'windows': windows, 'jitter': jitter})
 
 
 def VoteBlock() -> TransformBlock:
@@ -75,7 +125,7 @@ def VoteBlock() -> TransformBlock:
     return TransformBlock(type_tfms=VoteTarget())
 
 
-def _eeg_tfm(data) -> HMSImage:
+def _image_tfm(data) -> HMSImage:
     """The HMSImage transform of DataLoaders, a DataLoader or Datasets."""
     ds = data.valid_ds if isinstance(data, DataLoaders) else getattr(data, 'dataset', data)
     found = [f for f in ds.tls[0].tfms.fs if isinstance(f, HMSImage)]
@@ -85,13 +135,7 @@ def _eeg_tfm(data) -> HMSImage:
 
 def dl_channels(data) -> list[str]:
     """Channel names of the images of DataLoaders, a DataLoader or Datasets made by `hms_dls`."""
-    return _eeg_tfm(data).channels
-
-
-def _check_ids(table: pd.DataFrame, store):
-    """HMSDataError unless every eeg_id of `table` is in `store`."""
-    missing = sorted(set(table['eeg_id']) - set(store.table['eeg_id']))
-    if missing: raise HMSDataError(f'{store.split} store', f'eeg_id(s) {show_ids(missing)} are not in it')
+    return _image_tfm(data).channels
 
 
 def _check_table(table: pd.DataFrame, fold: int):
@@ -104,25 +148,41 @@ def _check_table(table: pd.DataFrame, fold: int):
                                     f'(folds present: {sorted(set(table["fold"]))})')
 
 
+def default_windows() -> str:
+    """Training windows when none are asked for: 'random' on a GPU, 'centre' (the stored mels, no mel cost) on the CPU."""
+    return 'random' if torch.cuda.is_available() else 'centre'
+
+
+def _place(store, resident: bool | None):
+    """`store` held on the GPU when asked (None: when there is one with room for it), else read from its memory maps."""
+    if resident is None:
+        resident = torch.cuda.is_available() and sum(store.nbytes.values()) < 0.5 * torch.cuda.mem_get_info()[0]
+    return store.to(default_device()) if resident and store.device is None else store
+
+
 @delegates(DataBlock.dataloaders)
 def hms_dls(table: pd.DataFrame, store, fold: int = 0, bs: int = BS, channels: list[str] | None = None,
-            batch_tfms=None, num_workers: int = 0, seed: int | None = None, **kwargs) -> DataLoaders:
-    """DataLoaders of (image, votes) for eeg-level `table` (with `fold`); rows of `fold` validate."""
+            batch_tfms=None, windows: str | None = None, jitter: float = 0.0, resident: bool | None = None,
+            num_workers: int = 0, seed: int | None = None, **kwargs) -> DataLoaders:
+    """DataLoaders of (image, votes) for eeg-level `table`: `fold` validates at the centre window, the rest trains at `windows`."""
     _check_table(table, fold)
     if channels is not None: store = store.with_channels(channels)
-    _check_ids(table, store)
-    if seed is not None: set_seed(seed, reproducible=True)
-    block = DataBlock(blocks=(HMSImageBlock(store), VoteBlock()), splitter=ColSplitter('fold', on=fold), n_inp=1,
-                      batch_tfms=batch_tfms)
-    return block.dataloaders(table.reset_index(drop=True), bs=bs, num_workers=num_workers, **kwargs)
+    store.rows(table['eeg_id'])                                   # HMSDataError naming any eeg_id not in the store
+    store = _place(store, resident)
+    if seed is not None: set_seed(seed)
+    block = DataBlock(blocks=(HMSImageBlock(store, windows or default_windows(), jitter), VoteBlock()),
+                      splitter=ColSplitter('fold', on=fold), n_inp=1, batch_tfms=batch_tfms)
+    pin = torch.cuda.is_available() and store.device is None
+    return block.dataloaders(table.reset_index(drop=True), bs=bs, num_workers=0 if store.device else num_workers,
+                             pin_memory=pin, **kwargs)
 
 
 @delegates(TfmdDL.new)
 def hms_test_dl(dls: DataLoaders, table: pd.DataFrame, store, bs: int | None = None, **kwargs) -> TfmdDL:
     """Inputs-only DataLoader of eeg-level `table` read from `store` (e.g. the test split) with `dls`'s channels."""
     # dls.test_dl(table) reads the dls's own (training) store; a loaded learner predicts the test split through this.
-    store = store.with_channels(dl_channels(dls))
-    _check_ids(table, store)
+    store = _place(store.with_channels(dl_channels(dls)), None)
+    store.rows(table['eeg_id'])
     ds = Datasets(table.reset_index(drop=True), [[HMSImage(store)]], split_idx=1)
     return dls.valid.new(ds, bs=bs or dls.valid.bs, shuffle=False, drop_last=False, **kwargs)
 

@@ -1,8 +1,10 @@
 """The HMS learner: fastai's vision_learner on a timm body with n_in channels, 6 soft outputs and the KL objective."""
 from pathlib import Path
 
+import fastai.callback.channelslast  # noqa: F401  (Learner.to_channelslast)
 import fastai.callback.progress  # noqa: F401  (progress bars on every Learner)
 import fastai.callback.schedule  # noqa: F401  (Learner.fit_one_cycle, fine_tune, lr_find)
+import torch
 from fastai.learner import Learner
 from fastai.torch_core import set_seed
 from fastai.vision.learner import vision_learner
@@ -41,15 +43,19 @@ class HMSLearner(Learner):
 
 @delegates(vision_learner)
 def hms_learner(dls, arch: str = ARCH, n_in: int | None = None, pretrained: bool | str | Path = False,
-                lr: float = LR, metrics=None, cbs=None, seed: int | None = None, **kwargs) -> Learner:
-    """vision_learner on timm model `arch`: n_in (default: the dls's channels) → 6 logits, KL loss, Kaggle-KL metrics."""
+                lr: float = LR, metrics=None, cbs=None, seed: int | None = None, bf16: bool | None = None,
+                **kwargs) -> Learner:
+    """vision_learner on timm `arch`: n_in (default: the dls's channels) → 6 logits, KL loss, Kaggle-KL metrics, bf16."""
     # pretrained True (timm download or HF cache) or a weights path (first conv adapted to n_in by timm): the body
     # starts frozen, as fastai does; fine_tune() trains the head, then unfreezes. False: nothing frozen; fit_one_cycle().
-    if seed is not None: set_seed(seed, reproducible=True)
+    # bf16 (default: when the dls are on CUDA): bf16 autocast and channels_last; fp32 otherwise.
+    if seed is not None: set_seed(seed)
     learn = vision_learner(dls, arch, n_in=n_in or len(dl_channels(dls)), n_out=len(TARGETS), pretrained=bool(pretrained),
                            normalize=False, loss_func=KLDivLossFlat(), metrics=kl_metrics() if metrics is None else metrics,
                            cbs=cbs, lr=lr, **_weights_kwargs(pretrained), **kwargs)
     learn.__class__ = HMSLearner       # vision_learner builds a plain Learner; only `tta` differs
+    if bf16 is None: bf16 = torch.device(dls.device or 'cpu').type == 'cuda'
+    if bf16: learn.to_channelslast(amp_mode='bf16')
     return learn
 
 

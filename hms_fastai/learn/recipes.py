@@ -63,17 +63,18 @@ def _expert_stage(table: pd.DataFrame, fold: int, bs: int) -> pd.DataFrame:
 @delegates(hms_learner)
 def train_fold(table: pd.DataFrame, store, fold: int = 0, arch: str = ARCH, epochs: int = EPOCHS, epochs2: int = EPOCHS2,
                lr: float = LR, lr2: float | None = None, bs: int = BS, channels: list[str] | None = None,
-               flip: float = 0.5, mask: float = 0.5, mixup: float = 0.0, pretrained=False, monitor: str = 'valid_loss',
-               monitor2: str = 'kl_expert', seed: int | None = SEED, num_workers: int = 0, **kwargs) -> Learner:
+               flip: float = 0.5, mask: float = 0.5, mixup: float = 0.0, windows: str | None = None, jitter: float = 0.0,
+               pretrained=False, monitor: str = 'valid_loss', monitor2: str = 'kl_expert', seed: int | None = SEED,
+               num_workers: int = 0, **kwargs) -> Learner:
     """Stage 1 on all training rows (fine_tune if pretrained, else one-cycle), stage 2 (epochs2 > 0) on expert rows at lr/10."""
     stage2 = _expert_stage(table, fold, bs) if epochs2 else None
     if seed is not None: set_seed(seed, reproducible=True)
     tfms, cbs = hms_augs(flip, mask, mixup)
-    learn = hms_learner(hms_dls(table, store, fold=fold, bs=bs, channels=channels, batch_tfms=tfms, num_workers=num_workers),
-                        arch, pretrained=pretrained, **kwargs)
+    data = dict(fold=fold, bs=bs, channels=channels, batch_tfms=tfms, windows=windows, jitter=jitter, num_workers=num_workers)
+    learn = hms_learner(hms_dls(table, store, **data), arch, pretrained=pretrained, **kwargs)
     fit_best(learn, epochs, lr, monitor, cbs, fine=bool(pretrained))
     if stage2 is not None:
-        learn.dls = hms_dls(stage2, store, fold=fold, bs=bs, channels=channels, batch_tfms=tfms, num_workers=num_workers)
+        learn.dls = hms_dls(stage2, store, **data)
         fit_best(learn, epochs2, lr / 10 if lr2 is None else lr2, monitor2, cbs)
     return learn
 

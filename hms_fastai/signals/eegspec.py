@@ -5,9 +5,9 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ..core.constants import CHAINS, EEG_COLUMNS, EEG_RATE, EEG_WINDOW, IMAGE_SHAPE, REGIONS
+from ..core.constants import BIPOLAR, EEG_COLUMNS, EEG_RATE, EEG_WINDOW, IMAGE_SHAPE, REGIONS
 
-__all__ = ['mel_filters', 'eeg_mels', 'eeg_image']
+__all__ = ['mel_filters', 'bipolar', 'bipolar_mels', 'eeg_mels', 'eeg_image']
 
 N_MELS, N_TIME = IMAGE_SHAPE           # 128 mel bands, 256 kept frames
 N_FFT, WIN, FMAX = 1024, 128, 20.0     # librosa n_fft, win_length (Hann), fmax (fmin is 0)
@@ -17,8 +17,7 @@ AMIN, FLOOR = 1e-10, 1e-8              # power_to_db amin, and top_db=80 as a po
 _SCALE = 1e4                           # the +40 dB: (dB + 40) / 40 = log10(1e4·ratio) / 4, and 1e4·ratio ∈ [1e-4, 1e4]
 _HALF = WIN // 2                       # frame t is centred on sample t*HOP: samples t*HOP-64 … t*HOP+63
 _PAD = (_HALF, (N_FRAMES - 1) * HOP + WIN - _HALF - EEG_WINDOW)  # centre=True zero padding that frames use
-_CHAIN_COLUMNS = [[EEG_COLUMNS.index(c) for c in CHAINS[r]] for r in REGIONS]  # (4 regions, 5 electrodes)
-_N_PAIRS = len(REGIONS) * (len(CHAINS[REGIONS[0]]) - 1)  # 16 bipolar differences, 4 per chain
+_FROM, _TO = ([EEG_COLUMNS.index(p[i]) for p in BIPOLAR] for i in (0, 1))   # electrode columns of each difference
 _CPU_CHUNK, _CHUNK = 1, 64             # default samples per pass: on CPU one keeps the scratch in cache (2 or 4: 15-35% slower)
 
 
@@ -61,10 +60,9 @@ _KERNELS = _kernels_np()
 
 @lru_cache(maxsize=None)
 def _kernels(device: torch.device, dtype: torch.dtype) -> tuple:
-    """Chain electrode columns, the DFT's even and odd halves (2, bins, 64), mel tap indices and weights on `device` (cached)."""
+    """The DFT's even and odd halves (2, bins, 64), mel tap indices and weights on `device` (cached)."""
     dft, (idx, weights) = _KERNELS
-    t = lambda a, dt=dtype: torch.as_tensor(a, dtype=dt, device=device)
-    return t(_CHAIN_COLUMNS, torch.long).flatten(), t(dft), t(idx, torch.long), t(weights)
+    return torch.as_tensor(dft, dtype=dtype, device=device), torch.as_tensor(idx, device=device), torch.as_tensor(weights, dtype=dtype, device=device)
 
 
 def _workspace(device: torch.device, dtype: torch.dtype):
@@ -77,15 +75,16 @@ def _workspace(device: torch.device, dtype: torch.dtype):
     return get
 
 
-def _differences(x: torch.Tensor, columns: torch.Tensor, work) -> torch.Tensor:
-    """(b, 16, T + padding) bipolar differences with zero margins, NaN filled with each one's mean (all NaN → 0)."""
-    b, n_chains = len(x), len(REGIONS)
-    xt = work('xt', b, len(EEG_COLUMNS), EEG_WINDOW).copy_(x.transpose(1, 2))
-    chains = torch.index_select(xt, 1, columns, out=work('chains', b, len(columns), EEG_WINDOW)).view(b, n_chains, -1, EEG_WINDOW)
-    padded = work('padded', b, _N_PAIRS, EEG_WINDOW + sum(_PAD), zero=True)  # only the middle is ever written
-    d = padded[..., _PAD[0]:_PAD[0] + EEG_WINDOW]
-    torch.sub(chains[:, :, :-1], chains[:, :, 1:], out=d.view(b, n_chains, -1, EEG_WINDOW))
-    if d.sum().isnan(): d.copy_(torch.where(d.isnan(), d.nanmean(-1, keepdim=True).nan_to_num(0.0), d))
+def bipolar(x):
+    """(..., T, 20) EEG in EEG_COLUMNS order → (..., T, 16) bipolar differences in BIPOLAR order (numpy or torch)."""
+    return x[..., _FROM] - x[..., _TO]
+
+
+def _padded(d: torch.Tensor, work) -> torch.Tensor:
+    """(b, 16, T + padding) differences with zero margins, NaN filled with each one's mean (all NaN → 0)."""
+    padded = work('padded', len(d), len(BIPOLAR), EEG_WINDOW + sum(_PAD), zero=True)  # only the middle is ever written
+    mid = padded[..., _PAD[0]:_PAD[0] + EEG_WINDOW].copy_(d.transpose(1, 2))
+    if mid.sum().isnan(): mid.copy_(torch.where(mid.isnan(), mid.nanmean(-1, keepdim=True).nan_to_num(0.0), mid))
     return padded
 
 
@@ -111,25 +110,31 @@ def _ratio(mel: torch.Tensor, b: int) -> torch.Tensor:
     return ratio.mul_(_SCALE / ref).clamp_(min=(_SCALE * AMIN / ref).clamp_(min=_SCALE * FLOOR))
 
 
-def _chunk(x: torch.Tensor, out: torch.Tensor, kernels: tuple, work):
-    """Write `eeg_mels` of a few samples into `out`."""
-    columns, *dft_mel = kernels
-    mel = _mel(_differences(x, columns, work), *dft_mel, work)
-    torch.prod(_ratio(mel, len(x)), 3, out=out.permute(2, 0, 1, 3))  # a chain's 4 ratios multiplied: 1 log, not 4
+def _chunk(d: torch.Tensor, out: torch.Tensor, kernels: tuple, work):
+    """Write `bipolar_mels` of a few samples into `out`."""
+    mel = _mel(_padded(d, work), *kernels, work)
+    torch.prod(_ratio(mel, len(d)), 3, out=out.permute(2, 0, 1, 3))  # a chain's 4 ratios multiplied: 1 log, not 4
     out.log_().mul_(1 / (16 * math.log(10)))  # mean over pairs of (dB + 40) / 40 = log10(Π 1e4·ratio) / 16
 
 
 @torch.no_grad()
+def bipolar_mels(d: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """(B, 10000, 16) bipolar differences (any float dtype) → (B, 4, 128, 256) float32 mels on d's device, `chunk` at a time."""
+    if d.ndim != 3 or tuple(d.shape[1:]) != (EEG_WINDOW, len(BIPOLAR)):
+        raise ValueError(f'd must be (B, {EEG_WINDOW}, {len(BIPOLAR)}) bipolar differences in BIPOLAR order, got {tuple(d.shape)}')
+    dtype = torch.float64 if d.dtype == torch.float64 else torch.float32
+    kernels, work = _kernels(d.device, dtype), _workspace(d.device, dtype)
+    chunk = chunk or (_CPU_CHUNK if d.device.type == 'cpu' else _CHUNK)
+    out = torch.empty(len(d), len(REGIONS), N_MELS, N_TIME, device=d.device)
+    for i in range(0, len(d), chunk): _chunk(d[i:i + chunk], out[i:i + chunk], kernels, work)
+    return out
+
+
 def eeg_mels(x: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
     """(B, 10000, 20) EEG, EEG_COLUMNS order → (B, 4, 128, 256) float32 mels, REGIONS order, on x's device, `chunk` at a time."""
     if x.ndim != 3 or tuple(x.shape[1:]) != (EEG_WINDOW, len(EEG_COLUMNS)):
         raise ValueError(f'x must be (B, {EEG_WINDOW}, {len(EEG_COLUMNS)}) in EEG_COLUMNS order, got {tuple(x.shape)}')
-    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    kernels, work = _kernels(x.device, dtype), _workspace(x.device, dtype)
-    chunk = chunk or (_CPU_CHUNK if x.device.type == 'cpu' else _CHUNK)
-    out = torch.empty(len(x), len(REGIONS), N_MELS, N_TIME, device=x.device)
-    for i in range(0, len(x), chunk): _chunk(x[i:i + chunk], out[i:i + chunk], kernels, work)
-    return out
+    return bipolar_mels(bipolar(x), chunk)
 
 
 def eeg_image(eeg: np.ndarray) -> np.ndarray:

@@ -1,9 +1,12 @@
-"""The 8-channel image: the Kaggle-spectrogram half, stacking with the EEG half, and channel lookup."""
+"""The 8-channel image: the Kaggle-spectrogram half (batched in torch), the EEG half's mels, and the two assembled."""
 import numpy as np
+import torch
 
-from ..core.constants import CHANNELS, IMAGE_SHAPE, REGIONS, SPEC_COLUMNS, SPEC_WINDOW
+from ..core.constants import CHANNELS, IMAGE_SHAPE, REGIONS, SPEC_COLUMNS, SPEC_STEP, SPEC_WINDOW
+from .eegspec import bipolar_mels
 
-__all__ = ['SPEC_LOG_RANGE', 'spec_log', 'spec_row', 'spec_window', 'spec_image', 'image_channels', 'channel_index']
+__all__ = ['SPEC_LOG_RANGE', 'spec_log', 'spec_row', 'spec_window', 'spec_images', 'spec_image', 'assemble',
+           'image_channels', 'channel_index']
 
 SPEC_LOG_RANGE = (-4.0, 8.0)      # the recipe clips spectrogram power to [e^-4, e^8] before the log
 _LO, _HI = (np.float32(np.exp(v)) for v in SPEC_LOG_RANGE)
@@ -15,9 +18,9 @@ def spec_log(power: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return np.log(np.clip(power, _LO, _HI, out=out), out=out)
 
 
-def spec_row(min_offset: float, max_offset: float) -> int:
-    """First spectrogram row of a train crop, from an eeg-level row's min/max spectrogram offset (seconds)."""
-    return int((min_offset + max_offset) // 4)
+def spec_row(offset_seconds: float) -> int:
+    """First spectrogram row of a crop starting `offset_seconds` into the file (2 s rows; the centre: the min/max mean)."""
+    return int(offset_seconds // SPEC_STEP)
 
 
 def spec_window(spec: np.ndarray, row: int) -> np.ndarray:
@@ -29,26 +32,39 @@ def spec_window(spec: np.ndarray, row: int) -> np.ndarray:
     return out
 
 
-def _standardise(x: np.ndarray) -> np.ndarray:
-    """(x - nanmean) / (nanstd + 1e-6) of each region's row of x (region, values); NaN → 0."""
-    nan = np.isnan(x)
-    if not nan.any(): return (x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + np.float32(1e-6))
-    n = np.maximum((~nan).sum(1, keepdims=True), 1)
-    d = np.where(nan, np.float32(0), x - np.where(nan, np.float32(0), x).sum(1, keepdims=True) / n)
-    return d / (np.sqrt(np.square(d).sum(1, keepdims=True) / n) + np.float32(1e-6))
+def spec_images(crops: torch.Tensor) -> torch.Tensor:
+    """(B, 300, 400) raw Kaggle-spectrogram crops (NaN allowed) → the (B, 4, 128, 256) float32 Kaggle half, on their device."""
+    if crops.ndim != 3 or tuple(crops.shape[1:]) != (SPEC_WINDOW, len(SPEC_COLUMNS)):
+        raise ValueError(f'crops must be (B, {SPEC_WINDOW}, {len(SPEC_COLUMNS)}) in SPEC_COLUMNS order, got {tuple(crops.shape)}')
+    b, nr = len(crops), len(REGIONS)
+    x = crops.float().view(b, SPEC_WINDOW, nr, -1).permute(0, 2, 3, 1).clamp(float(_LO), float(_HI)).log_()  # NaN stays
+    flat = x.reshape(b, nr, -1)
+    ok = ~flat.isnan()
+    n = ok.sum(-1, keepdim=True).clamp_(min=1)
+    mean = flat.double().nansum(-1, keepdim=True) / n                                    # float64 sums: numpy's precision
+    std = ((flat.double() - mean).square().nansum(-1, keepdim=True) / n).sqrt_()
+    z = ((flat - mean.float()) / (std.float() + 1e-6)).nan_to_num_(0.0).view_as(x)
+    out = crops.new_zeros((b, nr, *IMAGE_SHAPE), dtype=torch.float32)
+    out[:, :, _ROW_PAD:-_ROW_PAD] = z[..., _TIME_CUT:-_TIME_CUT] * 0.5
+    return out
 
 
 def spec_image(spec: np.ndarray, row: int) -> np.ndarray:
-    """Kaggle half of the image: (4, 128, 256) float32, REGIONS order, from the 300 rows of `spec` at `row`."""
+    """Kaggle half of the image: (4, 128, 256) float32, REGIONS order, from the 300 rows of `spec` at `row` (numpy)."""
     if spec.ndim != 2 or spec.shape[1] != len(SPEC_COLUMNS):
         raise ValueError(f'spec must be (T, {len(SPEC_COLUMNS)}) in SPEC_COLUMNS order, got {spec.shape}')
     if row < 0: raise ValueError(f'row must be >= 0, got {row}')
-    nr = len(REGIONS)
-    x = spec_window(spec, row).reshape(SPEC_WINDOW, nr, -1).transpose(1, 2, 0).copy()  # (region, freq, time), writable
-    z = _standardise(spec_log(x, out=x).reshape(nr, -1)).reshape(x.shape)
-    out = np.zeros((nr, *IMAGE_SHAPE), np.float32)
-    np.multiply(z[:, :, _TIME_CUT:-_TIME_CUT], np.float32(0.5), out=out[:, _ROW_PAD:-_ROW_PAD])
-    return out
+    return spec_images(torch.from_numpy(spec_window(spec, row))[None])[0].numpy()
+
+
+def assemble(raw: dict) -> torch.Tensor:
+    """Raw signals (`spec` crops, `eeg` bipolar windows or `mel` images, `pick`: channels of them) → (B, C, 128, 256) images."""
+    halves = []
+    if 'spec' in raw: halves.append(spec_images(raw['spec']))
+    if 'mel' in raw: halves.append(raw['mel'].float())
+    elif 'eeg' in raw: halves.append(bipolar_mels(raw['eeg']))
+    full = torch.cat(halves, 1)                               # the halves present, in CHANNELS order
+    return full if full.shape[1] == len(raw['pick']) else full[:, raw['pick']]
 
 
 def image_channels(spec_img: np.ndarray, eeg_img: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Building the signal cache: `prepare` reads every parquet of a split once, in parallel, into memory-mapped chunks."""
 import hashlib
 import json
+import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,9 +14,9 @@ from fastprogress.fastprogress import progress_bar
 from ..competition.io import Competition, load_competition, parquet_file, read_eeg, read_spectrogram
 from ..competition.meta import eeg_table
 from ..core.atomic import atomic_path
-from ..core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, IMAGE_SHAPE, REGIONS, SPEC_COLUMNS, SPEC_WINDOW
+from ..core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, IMAGE_SHAPE, REGIONS, SPEC_COLUMNS, SPEC_STEP, SPEC_WINDOW
 from ..core.errors import HMSDataError
-from .eegspec import eeg_mels
+from .eegspec import bipolar, bipolar_mels
 from .image import spec_row
 from .store import FORMAT, PARTS, Store
 
@@ -63,25 +64,45 @@ def _save_npy(path: Path, a: np.ndarray):
     with atomic_path(path, '.npy') as tmp: np.save(tmp, a)
 
 
-def _eeg_window(eeg: pd.DataFrame, start: int, where) -> np.ndarray:
-    """The 10,000-sample window of an EEG starting at sample `start` (HMSDataError if it does not fit)."""
-    if start + EEG_WINDOW > len(eeg):
-        raise HMSDataError(where, f'50 s window at {start / EEG_RATE:g} s runs past the end of the {len(eeg) / EEG_RATE:g} s file')
-    return eeg.to_numpy()[start:start + EEG_WINDOW]
+def _save_parquet(path: Path, df: pd.DataFrame):
+    """Write a table atomically as parquet."""
+    with atomic_path(path, '.parquet') as tmp: df.to_parquet(tmp, index=False)
 
 
-def _eeg_starts(table: pd.DataFrame, comp, split: str) -> np.ndarray:
-    """First sample of each row's EEG window: train at the mean of min/max offsets, test the middle 50 s."""
-    if split == 'train': return ((table.eeg_offset_min + table.eeg_offset_max) / 2 * EEG_RATE).astype(np.int64).to_numpy()
-    rows = [parquet_file(comp.eeg_path(i, 'test')).metadata.num_rows for i in table.eeg_id]
-    return np.array([(n - EEG_WINDOW) // 2 for n in rows], np.int64)
+def _windows(comp, table: pd.DataFrame, split: str, max_seconds: float | None) -> pd.DataFrame:
+    """Each eeg's distinct label windows (test: the file's middle 50 s): eeg_id, spec_s (crop start, s), start (EEG sample)."""
+    if split == 'test':
+        n = [parquet_file(comp.eeg_path(i, 'test')).metadata.num_rows for i in table.eeg_id]
+        return pd.DataFrame({'eeg_id': table.eeg_id, 'spec_s': 0.0, 'start': (np.array(n, np.int64) - EEG_WINDOW) // 2})
+    t = comp.train
+    w = pd.DataFrame({'eeg_id': t.eeg_id, 'spec_s': t.spectrogram_label_offset_seconds.astype(float),
+                      'start': (t.eeg_label_offset_seconds * EEG_RATE).astype(np.int64)}).drop_duplicates()
+    w = w.merge(table[['eeg_id', 'centre_start']], on='eeg_id')
+    w = w.assign(dist=(w.start - w.centre_start).abs()).sort_values(['eeg_id', 'dist', 'start'], kind='stable')
+    if max_seconds is not None:             # keep the windows nearest the centre while the EEG span fits in max_seconds
+        g = w.groupby('eeg_id', sort=False)
+        span = np.maximum(g.start.cummax(), w.centre_start) - np.minimum(g.start.cummin(), w.centre_start) + EEG_WINDOW
+        w = w[(span <= max_seconds * EEG_RATE).to_numpy() | (g.cumcount() == 0).to_numpy()]
+    return w.sort_values(['eeg_id', 'start', 'spec_s']).drop(columns=['dist', 'centre_start']).reset_index(drop=True)
 
 
-def _spec_ranges(table: pd.DataFrame, split: str) -> pd.DataFrame:
-    """Per spectrogram the row range [lo, hi) that the crops of its eeg rows need."""
-    r = table.assign(row=[spec_row(a, b) for a, b in zip(table.spec_offset_min, table.spec_offset_max)] if split == 'train' else 0)
-    g = r.groupby('spectrogram_id').row.agg(['min', 'max'])
-    return pd.DataFrame({'spectrogram_id': g.index, 'lo': g['min'].to_numpy(), 'hi': g['max'].to_numpy() + SPEC_WINDOW})
+def _centres(comp, table: pd.DataFrame, split: str) -> pd.DataFrame:
+    """The seed's window of each eeg: train, the mean of its min and max offsets; test, the middle 50 s of the file."""
+    if split == 'test':
+        n = np.array([parquet_file(comp.eeg_path(i, 'test')).metadata.num_rows for i in table.eeg_id], np.int64)
+        return table.assign(centre_spec_s=0.0, centre_start=(n - EEG_WINDOW) // 2)
+    return table.assign(centre_spec_s=(table.spec_offset_min + table.spec_offset_max) / 2,
+                        centre_start=((table.eeg_offset_min + table.eeg_offset_max) / 2 * EEG_RATE).astype(np.int64))
+
+
+def _spec_ranges(table: pd.DataFrame, windows: pd.DataFrame, margin: float) -> pd.DataFrame:
+    """Per spectrogram the file rows [lo, hi) that the crops of its eegs' windows and centres need, ± `margin` seconds."""
+    pad = math.ceil(margin / SPEC_STEP)
+    rows = pd.concat([windows[['eeg_id', 'spec_s']], table[['eeg_id', 'centre_spec_s']].rename(columns={'centre_spec_s': 'spec_s'})])
+    rows = rows.merge(table[['eeg_id', 'spectrogram_id']], on='eeg_id').assign(row=lambda d: [spec_row(s) for s in d.spec_s])
+    g = rows.groupby('spectrogram_id').row.agg(['min', 'max'])
+    return pd.DataFrame({'spectrogram_id': g.index, 'lo': np.maximum(g['min'].to_numpy() - pad, 0),
+                         'hi': g['max'].to_numpy() + SPEC_WINDOW + pad})
 
 
 def _spec_chunks(ranges: pd.DataFrame) -> list:
@@ -94,82 +115,130 @@ def _spec_chunks(ranges: pd.DataFrame) -> list:
 
 
 def _build_spec_chunk(comp, split: str, part: pd.DataFrame, path: Path, pool) -> pd.DataFrame:
-    """Read a chunk's spectrograms (in parallel) and save their needed rows concatenated; return the index."""
+    """Read a chunk's spectrograms (in parallel), save their needed rows concatenated; return where each one lies."""
     def one(r):
         values = read_spectrogram(comp.spec_path(r.spectrogram_id, split))[SPEC_COLUMNS].to_numpy()
-        if r.lo >= len(values): raise HMSDataError(comp.spec_path(r.spectrogram_id, split), f'crop at row {r.lo} starts past the end ({len(values)} rows)')
-        return values[r.lo:r.hi]
+        if r.lo >= len(values):
+            raise HMSDataError(comp.spec_path(r.spectrogram_id, split), f'crop at row {r.lo} starts past the end ({len(values)} rows)')
+        return values[r.lo:r.hi], len(values)
     parts = list(pool.map(one, part.itertuples()))
-    _save_npy(path, np.concatenate(parts).astype(np.float32))
-    return part.assign(n=[len(p) for p in parts], offset=np.cumsum([0] + [len(p) for p in parts[:-1]]))
+    _save_npy(path, np.concatenate([p for p, _ in parts]).astype(np.float32))
+    n = np.array([len(p) for p, _ in parts])
+    return part.assign(n=n, offset=np.cumsum(n) - n, file_rows=[k for _, k in parts])
 
 
-def _build_mel_chunk(comp, split: str, part: pd.DataFrame, path: Path, pool, device):
-    """Read a chunk's EEG windows (in parallel), compute their mel images in batches, save as float16."""
-    def one(r): return _eeg_window(read_eeg(comp.eeg_path(r.eeg_id, split)), int(r.eeg_start), comp.eeg_path(r.eeg_id, split))
-    x = np.stack(list(pool.map(one, part.itertuples())))
-    out = np.empty((len(x), len(REGIONS), *IMAGE_SHAPE), np.float16)
-    for i in range(0, len(x), MEL_BATCH):
-        out[i:i + MEL_BATCH] = eeg_mels(torch.from_numpy(x[i:i + MEL_BATCH]).to(device)).cpu().numpy()
-    _save_npy(path, out)
-
-
-def _prepare_specs(comp, cache: Path, table: pd.DataFrame, split: str, pool) -> pd.DataFrame:
-    """Build (or reuse) the spectrogram chunks; return the spectrogram index."""
-    ranges = _spec_ranges(table, split).sort_values('spectrogram_id').reset_index(drop=True)
+def _prepare_specs(comp, cache: Path, table: pd.DataFrame, windows: pd.DataFrame, split: str, margin: float, pool) -> pd.DataFrame:
+    """Build (or reuse) the spectrogram chunks; per eeg_id where its spectrogram's rows lie (see Store)."""
+    ranges = _spec_ranges(table, windows, margin).sort_values('spectrogram_id').reset_index(drop=True)
     index = []
     for idx in _bar(_spec_chunks(ranges), 'spectrograms'):
         part = ranges.iloc[idx]
-        key = _key('spec', split, [[int(r.spectrogram_id), int(r.lo), int(r.hi), _stamp(comp.spec_path(r.spectrogram_id, split))] for r in part.itertuples()])
+        key = _key('spec', split, [[int(r.spectrogram_id), int(r.lo), int(r.hi), _stamp(comp.spec_path(r.spectrogram_id, split))]
+                                   for r in part.itertuples()])
         path, ipath = cache / split / f'spec_{key}.npy', cache / split / f'spec_{key}.parquet'
-        if not (path.exists() and ipath.exists()):
-            built = _build_spec_chunk(comp, split, part, path, pool)
-            with atomic_path(ipath, '.parquet') as tmp: built.to_parquet(tmp, index=False)
-        index.append(pd.read_parquet(ipath).assign(file=path.name))
-    return pd.concat(index, ignore_index=True)
+        if not (path.exists() and ipath.exists()): _save_parquet(ipath, _build_spec_chunk(comp, split, part, path, pool))
+        index.append(pd.read_parquet(ipath).assign(spec_file=path.name))
+    s = pd.concat(index, ignore_index=True)
+    s = s.assign(spec_base=s.offset - s.lo, spec_stop=s.offset + s.n, spec_lo=s.lo, spec_hi=s.lo + s.n, spec_rows=s.file_rows)
+    cols = ['spec_file', 'spec_base', 'spec_stop', 'spec_lo', 'spec_hi', 'spec_rows']
+    return table[['eeg_id', 'spectrogram_id']].merge(s[['spectrogram_id', *cols]], on='spectrogram_id')[['eeg_id', *cols]]
 
 
-def _prepare_mels(comp, cache: Path, table: pd.DataFrame, split: str, pool, device) -> pd.DataFrame:
-    """Build (or reuse) the EEG mel chunks; return eeg_id → (file, position)."""
+def _eeg_span(starts: np.ndarray, margin: float, where, n: int) -> tuple[int, int]:
+    """The file samples [lo, hi) that hold every window starting at `starts`, ± `margin` seconds (HMSDataError past the end)."""
+    if starts.max() + EEG_WINDOW > n:
+        raise HMSDataError(where, f'50 s window at {starts.max() / EEG_RATE:g} s runs past the end of the {n / EEG_RATE:g} s file')
+    pad = int(round(margin * EEG_RATE))
+    return max(int(starts.min()) - pad, 0), min(int(starts.max()) + EEG_WINDOW + pad, n)
+
+
+def _build_eeg_chunk(comp, split: str, part: pd.DataFrame, starts: dict, margin: float, paths: tuple, pool, device) -> pd.DataFrame:
+    """Read a chunk's EEGs (in parallel): save the bipolar differences of each one's span and its centre window's mels."""
+    def one(r):
+        where = comp.eeg_path(r.eeg_id, split)
+        x = read_eeg(where).to_numpy()
+        lo, hi = _eeg_span(starts[r.eeg_id], margin, where, len(x))
+        return bipolar(x[lo:hi]), lo
+    spans = list(pool.map(one, part.itertuples()))
+    n = np.array([len(d) for d, _ in spans])
+    offset = np.cumsum(n) - n
+    diffs = np.concatenate([d for d, _ in spans]).astype(np.float32)
+    centre = offset + part.centre_start.to_numpy() - np.array([lo for _, lo in spans])
+    mels = np.empty((len(part), len(REGIONS), *IMAGE_SHAPE), np.float16)
+    for i in range(0, len(part), MEL_BATCH):
+        windows = np.stack([diffs[c:c + EEG_WINDOW] for c in centre[i:i + MEL_BATCH]])
+        mels[i:i + MEL_BATCH] = bipolar_mels(torch.from_numpy(windows).to(device)).cpu().numpy()
+    _save_npy(paths[0], diffs)
+    _save_npy(paths[1], mels)
+    return pd.DataFrame({'eeg_id': part.eeg_id.to_numpy(), 'eeg_base': offset - np.array([lo for _, lo in spans]),
+                         'eeg_lo': [lo for _, lo in spans], 'eeg_hi': [lo + k for (_, lo), k in zip(spans, n)]})
+
+
+def _prepare_eegs(comp, cache: Path, table: pd.DataFrame, windows: pd.DataFrame, split: str, margin: float, pool,
+                  device) -> pd.DataFrame:
+    """Build (or reuse) the EEG chunks; per eeg_id where its bipolar samples and centre mels lie (see Store)."""
+    centre = dict(zip(table.eeg_id, table.centre_start))
+    starts = {e: np.append(g.to_numpy(), centre[e]) for e, g in windows.groupby('eeg_id').start}
     index = []
-    for start in _bar(range(0, len(table), EEG_CHUNK), 'EEG mel images'):
-        part = table.iloc[start:start + EEG_CHUNK]
-        key = _key('eeg', split, [[int(r.eeg_id), int(r.eeg_start), _stamp(comp.eeg_path(r.eeg_id, split))] for r in part.itertuples()])
-        path = cache / split / f'mel_{key}.npy'
-        if not path.exists(): _build_mel_chunk(comp, split, part, path, pool, device)
-        index.append(pd.DataFrame({'eeg_id': part.eeg_id.to_numpy(), 'eeg_file': path.name, 'eeg_pos': np.arange(len(part))}))
+    for first in _bar(range(0, len(table), EEG_CHUNK), 'EEG windows'):
+        part = table.iloc[first:first + EEG_CHUNK]
+        key = _key('eeg', split, margin, [[int(r.eeg_id), starts[r.eeg_id].tolist(), _stamp(comp.eeg_path(r.eeg_id, split))]
+                                          for r in part.itertuples()])
+        paths = cache / split / f'eeg_{key}.npy', cache / split / f'mel_{key}.npy', cache / split / f'eeg_{key}.parquet'
+        if not all(p.exists() for p in paths):
+            _save_parquet(paths[2], _build_eeg_chunk(comp, split, part, starts, margin, paths[:2], pool, device))
+        index.append(pd.read_parquet(paths[2]).assign(eeg_file=paths[0].name, mel_file=paths[1].name, mel_pos=np.arange(len(part))))
     return pd.concat(index, ignore_index=True)
 
 
-def prepare(data, cache_dir, split: str = 'train', parts=PARTS, device=None) -> Store:
+def _jitter_bounds(windows: pd.DataFrame, index: pd.DataFrame) -> pd.DataFrame:
+    """`windows` with jitter_lo, jitter_hi: how many samples each may move and keep its crop and EEG inside what is stored."""
+    w = windows.merge(index, on='eeg_id', how='left')
+    lo, hi = np.full(len(w), -np.inf), np.full(len(w), np.inf)
+    if 'eeg_lo' in w:
+        lo, hi = np.maximum(lo, w.eeg_lo - w.start), np.minimum(hi, w.eeg_hi - EEG_WINDOW - w.start)
+    if 'spec_lo' in w:     # crop start row floor((spec_s + δ) / 2) ≥ spec_lo; its rows inside the file are stored
+        last = np.where(w.spec_hi < w.spec_rows, w.spec_hi - SPEC_WINDOW, w.spec_rows - 1) + 1
+        lo = np.maximum(lo, np.ceil((SPEC_STEP * w.spec_lo - w.spec_s) * EEG_RATE))
+        hi = np.minimum(hi, np.ceil((SPEC_STEP * last - w.spec_s) * EEG_RATE) - 1)
+    return windows.assign(jitter_lo=lo.astype(np.int64), jitter_hi=hi.astype(np.int64))
+
+
+def prepare(data, cache_dir, split: str = 'train', parts=PARTS, margin: float = 0.0, max_seconds: float | None = None,
+            device=None) -> Store:
     """Read each parquet of `split` of `data` (a folder or Competition) once, in parallel, into memory-mapped chunks; the Store."""
+    # Stored per eeg: the spectrogram rows and bipolar EEG of every label window ± `margin` s (jitter room), at most
+    # `max_seconds` of EEG around the centre window (windows farther out are dropped), and the centre window's mels.
     if split not in ('train', 'test'): raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     comp = data if isinstance(data, Competition) else load_competition(data, train=split == 'train')
     if split == 'train' and comp.train is None: raise ValueError('a Competition loaded with train=False has no train split')
+    if max_seconds is not None and max_seconds < EEG_WINDOW / EEG_RATE:
+        raise HMSDataError('max_seconds', f'must be at least {EEG_WINDOW / EEG_RATE:g} (one window), got {max_seconds:g}')
     root, cache = comp.root, Path(cache_dir)
     _check_manifest(cache, root)
     (cache / split).mkdir(exist_ok=True)
     table = eeg_table(comp.train if split == 'train' else comp.test, root / f'{split}.csv').sort_values('eeg_id').reset_index(drop=True)
-    table['eeg_start'] = _eeg_starts(table, comp, split)
-    table['spec_row'] = [spec_row(a, b) for a, b in zip(table.spec_offset_min, table.spec_offset_max)] if split == 'train' else 0
+    table = _centres(comp, table, split)
+    windows = _windows(comp, table, split, max_seconds)
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    index = table[['eeg_id']]
     with ThreadPoolExecutor(num_cpus()) as pool:  # pyarrow releases the GIL
-        specs = _prepare_specs(comp, cache, table, split, pool) if 'spec' in parts else None
-        mels = _prepare_mels(comp, cache, table, split, pool, device) if 'eeg' in parts else None
-    if mels is not None: table = table.merge(mels, on='eeg_id', how='left')
-    if specs is not None:
-        table = table.merge(specs[['spectrogram_id', 'file', 'offset', 'lo', 'n']].rename(columns={'file': 'spec_file'}), on='spectrogram_id', how='left')
-    with atomic_path(cache / split / 'index.parquet', '.parquet') as tmp: table.to_parquet(tmp, index=False)
+        if 'spec' in parts: index = index.merge(_prepare_specs(comp, cache, table, windows, split, margin, pool), on='eeg_id')
+        if 'eeg' in parts: index = index.merge(_prepare_eegs(comp, cache, table, windows, split, margin, pool, device), on='eeg_id')
+    windows = _jitter_bounds(windows, index)
+    counts = windows.groupby('eeg_id', sort=False).size()
+    table = table.merge(index, on='eeg_id').assign(win_count=counts.loc[table.eeg_id].to_numpy())
+    table['win_first'] = np.cumsum(table.win_count) - table.win_count
+    _save_parquet(cache / split / 'windows.parquet', windows)
+    _save_parquet(cache / split / 'index.parquet', table)
     _remove_stale(cache / split, table, parts)
     return Store.open(cache, split, [c for c in CHANNELS if c.split('_')[0] in parts])
 
 
 def _remove_stale(folder: Path, table: pd.DataFrame, parts):
     """Delete the prepared parts' chunk files that the new index no longer refers to, and leftover temp files."""
-    keep = set(table.get('eeg_file', [])) | set(table.get('spec_file', []))
+    keep = {f for c in ('spec_file', 'eeg_file', 'mel_file') for f in table.get(c, [])}
     keep |= {f.replace('.npy', '.parquet') for f in keep}
-    prefixes = tuple({'spec': 'spec_', 'eeg': 'mel_'}[p] for p in parts)
+    prefixes = tuple(p for part in parts for p in {'spec': ['spec_'], 'eeg': ['eeg_', 'mel_']}[part])
     for f in folder.iterdir():
         if (f.name.startswith(prefixes) and f.name not in keep) or f.name.endswith(('.tmp.npy', '.tmp.parquet')): f.unlink()
-
-

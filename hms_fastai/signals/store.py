@@ -1,92 +1,168 @@
-"""Reading the signal cache: `Store` serves the images of one prepared split from its memory-mapped chunks."""
+"""Reading the signal cache: `Store` gathers batches of raw label windows of one prepared split from memory-mapped chunks."""
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
-from ..core.constants import CHANNELS, IMAGE_SHAPE, REGIONS
-from ..core.errors import HMSDataError
-from .image import spec_image, spec_window
+from ..core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, REGIONS, SPEC_STEP, SPEC_WINDOW
+from ..core.errors import HMSDataError, show_ids
+from .image import assemble
 
-__all__ = ['Store', 'FORMAT', 'PARTS', 'CACHE_COLUMNS']
+__all__ = ['Store', 'FORMAT', 'PARTS', 'WINDOWS', 'CACHE_COLUMNS']
 
-FORMAT = 1                       # bump when the cache layout or the image recipe changes
+FORMAT = 2                       # bump when the cache layout or the image recipe changes
 PARTS = ('spec', 'eeg')          # the two halves a cache can hold
+WINDOWS = ('centre', 'random')   # the seed's window (mean of the min and max offsets), or one label window drawn per item
 HALVES = {part: [f'{part}_{r}' for r in REGIONS] for part in PARTS}   # channel names of each half
-# the cache's own bookkeeping in its index: where each row's crop and mel image lie; not part of the user's table
-CACHE_COLUMNS = ['eeg_start', 'spec_row', 'eeg_file', 'eeg_pos', 'spec_file', 'offset', 'lo', 'n']
+# The cache's own bookkeeping in its index, per eeg (not part of the user's table): its centre window (centre_spec_s: crop
+# start in s; centre_start: first EEG sample); its spectrogram rows: spec_file, spec_base (chunk row of file row 0),
+# spec_stop (chunk row after its last), spec_lo/spec_hi (the stored file rows), spec_rows (the file's rows); its bipolar
+# EEG: eeg_file, eeg_base (chunk sample of file sample 0), eeg_lo/eeg_hi (the stored file samples); mel_file/mel_pos (the
+# centre window's mels); win_first/win_count (its rows of windows.parquet: spec_s, start, jitter_lo/hi in samples).
+CACHE_COLUMNS = ['centre_spec_s', 'centre_start', 'spec_file', 'spec_base', 'spec_stop', 'spec_lo', 'spec_hi', 'spec_rows',
+                 'eeg_file', 'eeg_base', 'eeg_lo', 'eeg_hi', 'mel_file', 'mel_pos', 'win_first', 'win_count']
+_FILES = {'spec': 'spec_file', 'eeg': 'eeg_file', 'mel': 'mel_file'}
 
 
 class Store:
-    """Open cache of one split: `table` (the eeg-level table), `image(eeg_id)` → (C, 128, 256) float32 in CHANNELS order."""
+    """One prepared split: `table` (the eeg-level table), `raw(rows, ...)` (a batch of raw windows), `image(eeg_id)`."""
 
-    def __init__(self, cache_dir, split: str, index: pd.DataFrame, channels=CHANNELS):
-        self.cache, self.split, self._index = Path(cache_dir), split, index
+    def __init__(self, cache_dir, split: str, index: pd.DataFrame, windows: pd.DataFrame, channels=CHANNELS):
+        self.cache, self.split, self._index, self._windows = Path(cache_dir), split, index, windows
         self.channels = [c for c in CHANNELS if c in channels]
         if len(self.channels) != len(channels): raise ValueError(f'unknown channel(s) in {channels}; known: {CHANNELS}')
-        self.parts = tuple(p for p in PARTS if f'{p}_file' in index)
+        self.parts = tuple(p for p in PARTS if _FILES[p] in index)
         missing = [p for p, names in HALVES.items() if set(names) & set(self.channels) and p not in self.parts]
         if missing: raise HMSDataError(self.cache, f'the cache has no {missing} part: run prepare with it')
         self.table = index.drop(columns=CACHE_COLUMNS, errors='ignore')
         self.row = {int(e): i for i, e in enumerate(index.eeg_id)}
-        self._cols = {c: index[c].to_numpy() for c in CACHE_COLUMNS if c in index}
-        self._pick = [(part, [names.index(c) for c in self.channels if c in names]) for part, names in HALVES.items()]
-        self._pick = [(part, idx) for part, idx in self._pick if idx]
-        self._maps = {}
+        self._need = {p for p in self.parts if set(HALVES[p]) & set(self.channels)}
+        computed = [c for p in PARTS if p in self._need for c in HALVES[p]]      # the halves `assemble` will make
+        self._pick = torch.tensor([computed.index(c) for c in self.channels])
+        self._col = {c: index[c].to_numpy() for c in CACHE_COLUMNS if c in index}
+        self._win = {c: windows[c].to_numpy() for c in ('spec_s', 'start', 'jitter_lo', 'jitter_hi')}
+        self._files = {p: sorted(set(index[col])) for p, col in _FILES.items() if col in index}
+        self._code = {p: np.searchsorted(self._files[p], index[_FILES[p]].to_numpy()) for p in self._files}
+        self._maps, self._resident = {}, {}
 
     @classmethod
     def open(cls, cache_dir, split: str = 'train', channels=CHANNELS) -> 'Store':
         """Open a prepared cache (HMSDataError if it was not prepared for `split`)."""
-        path = Path(cache_dir) / split / 'index.parquet'
-        if not path.exists(): raise HMSDataError(cache_dir, f'no prepared {split} cache here: run `hms-fastai prepare --split {split}` first')
-        return cls(cache_dir, split, pd.read_parquet(path), channels)
+        folder = Path(cache_dir) / split
+        if not (folder / 'index.parquet').exists():
+            raise HMSDataError(cache_dir, f'no prepared {split} cache here: run `hms-fastai prepare --split {split}` first')
+        return cls(cache_dir, split, pd.read_parquet(folder / 'index.parquet'), pd.read_parquet(folder / 'windows.parquet'), channels)
 
     def with_channels(self, channels) -> 'Store':
-        """The same cache showing another channel subset."""
-        return Store(self.cache, self.split, self._index, channels)
+        """The same cache showing another channel subset (sharing what is loaded)."""
+        new = Store(self.cache, self.split, self._index, self._windows, channels)
+        new._maps, new._resident = self._maps, self._resident
+        return new
 
-    def _map(self, name: str) -> np.ndarray:
+    def windows(self, eeg_id: int) -> pd.DataFrame:
+        """The label windows of an eeg_id: spec_s (crop start, s), start (EEG sample), jitter_lo/hi (samples they may move)."""
+        i = self.rows([eeg_id])[0]
+        first, n = self._col['win_first'][i], self._col['win_count'][i]
+        return self._windows.iloc[first:first + n].reset_index(drop=True)
+
+    def to(self, device) -> 'Store':
+        """Hold every chunk in memory on `device` (e.g. a GPU with room for the split): batches are gathered there."""
+        for p, files in self._files.items():
+            chunks = [self._chunk(p, f) for f in files]
+            offsets = np.cumsum([0] + [len(a) for a in chunks])[:-1]
+            self._resident[p] = torch.from_numpy(np.concatenate(chunks)).to(device), offsets
+        return self
+
+    @property
+    def device(self) -> torch.device | None:
+        """Where `to` put the chunks (None: read from the memory maps on the CPU)."""
+        return next(iter(self._resident.values()))[0].device if self._resident else None
+
+    @property
+    def nbytes(self) -> dict:
+        """Bytes of each stored part (spec rows, eeg differences, centre mel images)."""
+        return {p: sum((self.cache / self.split / f).stat().st_size for f in files) for p, files in self._files.items()}
+
+    def _chunk(self, part: str, name: str) -> np.ndarray:
         """A chunk file, memory-mapped once."""
         if name not in self._maps: self._maps[name] = np.load(self.cache / self.split / name, mmap_mode='r')
         return self._maps[name]
 
-    def _spec_rows(self, i: int) -> tuple:
-        """The stored spectrogram rows of index row `i` and where its crop starts in them."""
-        c = self._cols
-        return self._map(c['spec_file'][i])[c['offset'][i]:c['offset'][i] + c['n'][i]], int(c['spec_row'][i] - c['lo'][i])
+    def _take(self, part: str, rows: np.ndarray, pos: np.ndarray, length: int = 1, stop: np.ndarray | None = None):
+        """(n, length, ...) of `part`: `length` consecutive chunk rows from `pos` for index rows `rows` (none from `stop` on)."""
+        codes = self._code[part][rows]
+        idx = pos[:, None] + np.arange(length)
+        if stop is not None: idx = np.minimum(idx, stop[:, None] - 1)
+        if self._resident:                # one tensor on the device: global positions, one gather
+            values, offsets = self._resident[part]
+            return values[torch.as_tensor(offsets[codes][:, None] + idx, device=values.device)]
+        first = self._chunk(part, self._files[part][codes[0]])
+        out = np.empty((*idx.shape, *first.shape[1:]), first.dtype)
+        for c in np.unique(codes):        # memory maps: one vectorised gather per chunk file of the batch
+            m = codes == c
+            out[m] = self._chunk(part, self._files[part][c])[idx[m]]
+        return torch.from_numpy(out)
 
-    def _half(self, i: int, part: str) -> np.ndarray:
-        """One half of the image of index row `i`: the Kaggle spectrogram crop (float32) or the EEG mel image (float16)."""
-        if part == 'spec': return spec_image(*self._spec_rows(i))
-        return self._map(self._cols['eeg_file'][i])[self._cols['eeg_pos'][i]]
-
-    def _row(self, eeg_id: int) -> int:
-        """Index row of an eeg_id (HMSDataError if it is not in this cache)."""
-        i = self.row.get(int(eeg_id))
-        if i is None: raise HMSDataError(self.cache, f'eeg_id {eeg_id} is not in the {self.split} cache')
-        return i
-
-    def spec_window(self, eeg_id: int) -> np.ndarray:
-        """The raw (300, 400) Kaggle-spectrogram rows of an eeg_id's crop, NaN past the file's end."""
-        return spec_window(*self._spec_rows(self._row(eeg_id)))
-
-    def image(self, eeg_id: int) -> np.ndarray:
-        """The (C, 128, 256) float32 image of one eeg_id, channels in CHANNELS order."""
-        i = self._row(eeg_id)
-        out, k = np.empty((len(self.channels), *IMAGE_SHAPE), np.float32), 0
-        for part, idx in self._pick:
-            half = self._half(i, part)
-            out[k:k + len(idx)] = half if len(idx) == len(REGIONS) else half[idx]
-            k += len(idx)
+    def raw(self, rows, windows: str = 'centre', jitter: float = 0.0, generator: torch.Generator | None = None) -> dict:
+        """Raw signals of index rows `rows`, at the centre or a random label window each (moved by up to ±`jitter` s)."""
+        rows = np.asarray(rows, np.int64)
+        if windows not in WINDOWS: raise ValueError(f'windows must be one of {WINDOWS}, got {windows!r}')
+        c = self._col
+        if windows == 'centre': spec_s, start = c['centre_spec_s'][rows].astype(float), c['centre_start'][rows]
+        else:
+            draw = torch.rand(len(rows), generator=generator).numpy()
+            w = c['win_first'][rows] + np.minimum((draw * c['win_count'][rows]).astype(np.int64), c['win_count'][rows] - 1)
+            shift = np.zeros(len(rows), np.int64)
+            if jitter:
+                want = np.rint((torch.rand(len(rows), generator=generator).numpy() * 2 - 1) * jitter * EEG_RATE)
+                shift = np.clip(want, self._win['jitter_lo'][w], self._win['jitter_hi'][w]).astype(np.int64)
+            spec_s, start = self._win['spec_s'][w] + shift / EEG_RATE, self._win['start'][w] + shift
+        out = {'pick': self._pick}
+        if 'spec' in self._need:
+            first = c['spec_base'][rows] + (spec_s // SPEC_STEP).astype(np.int64)
+            stop = c['spec_stop'][rows]
+            crops = self._take('spec', rows, first, SPEC_WINDOW, stop)
+            past = torch.as_tensor(first[:, None] + np.arange(SPEC_WINDOW) >= stop[:, None], device=crops.device)
+            out['spec'] = crops.masked_fill_(past[..., None], float('nan'))     # rows past the file's end: NaN
+        if 'eeg' in self._need:
+            if windows == 'centre': out['mel'] = self._take('mel', rows, c['mel_pos'][rows])[:, 0]
+            else: out['eeg'] = self._take('eeg', rows, c['eeg_base'][rows] + start, EEG_WINDOW)
         return out
 
-    def images(self, eeg_ids) -> np.ndarray:
-        """(n, C, 128, 256) float32 images of several eeg_ids."""
-        return np.stack([self.image(i) for i in eeg_ids])
+    def rows(self, eeg_ids) -> np.ndarray:
+        """Index rows of eeg_ids, for `raw` (HMSDataError naming those that are not in this cache)."""
+        rows = np.array([self.row.get(int(e), -1) for e in eeg_ids], np.int64)
+        if (rows < 0).any():
+            raise HMSDataError(self.cache, f'eeg_id(s) {show_ids(np.asarray(eeg_ids)[rows < 0])} are not in the {self.split} cache')
+        return rows
+
+    def spec_window(self, eeg_id: int) -> np.ndarray:
+        """The raw (300, 400) Kaggle-spectrogram rows of an eeg_id's centre crop, NaN past the file's end."""
+        if 'spec' not in self.parts: raise HMSDataError(self.cache, "the cache has no ['spec'] part: run prepare with it")
+        return self.with_channels(HALVES['spec']).raw([self.rows([eeg_id])[0]])['spec'][0].cpu().numpy()
+
+    def images(self, eeg_ids, windows: str = 'centre') -> np.ndarray:
+        """(n, C, 128, 256) float32 images of eeg_ids at their centre (or a random) window, channels in CHANNELS order."""
+        return assemble(self.raw(self.rows(eeg_ids), windows)).cpu().numpy()
+
+    def image(self, eeg_id: int) -> np.ndarray:
+        """The (C, 128, 256) float32 centre-window image of one eeg_id."""
+        return self.images([eeg_id])[0]
 
     def __getstate__(self):
-        return {**self.__dict__, '_maps': {}}
+        return {'cache': self.cache, 'split': self.split, 'channels': self.channels}   # small: reopened when first used
+
+    def __setstate__(self, state): self.__dict__.update(state)
+
+    def __getattr__(self, name: str):
+        """An unpickled Store opens its cache on first use (an exported learner loads without it)."""
+        if name.startswith('__') or '_index' in self.__dict__ or 'cache' not in self.__dict__: raise AttributeError(name)
+        self.__dict__.update(Store.open(self.cache, self.split, self.channels).__dict__)
+        return getattr(self, name)
 
     def __len__(self): return len(self._index)
 
-    def __repr__(self): return f'Store({str(self.cache)!r}, {self.split!r}, {len(self)} eegs, channels={self.channels})'
+    def __repr__(self):
+        size = f'{len(self._index)} eegs, ' if '_index' in self.__dict__ else ''
+        return f'Store({str(self.cache)!r}, {self.split!r}, {size}channels={self.channels})'

@@ -22,7 +22,7 @@ from hms_fastai.experiments.configs import CONFIGS, REFERENCES, SPEC_CHANNELS, E
 from hms_fastai.experiments.naive import VOCAB, naive_frame, naive_probs
 from hms_fastai.experiments.results import RESULT_COLUMNS
 from hms_fastai.experiments.runners import run_experiments
-from hms_fastai.experiments.tabular import WINDOWS, spec_feature_names, spec_features, tabular_cv, tabular_fold, window_features
+from hms_fastai.experiments.tabular import FEATURE_WINDOWS, spec_feature_names, spec_features, tabular_cv, tabular_fold, window_features
 from hms_fastai.learn.data import hms_test_dl
 from hms_fastai.learn.infer import load_learners
 from hms_fastai.learn.learner import timm_body
@@ -131,7 +131,7 @@ def test_window_features_on_a_hand_made_spectrogram():
     np.testing.assert_allclose(f[[n for n in f.index if n.startswith('RP_')]], 8, rtol=1e-6)
     per_bin = pd.Series(window_features(x[None], bands=100)[0], spec_feature_names(100))
     assert len(per_bin) == len(SPEC_COLUMNS) * 4 and per_bin['LL_19.92Hz_min_10m'] == pytest.approx(a.min() + b[99], abs=1e-5)
-    assert list(WINDOWS) == ['10m', '20s'] and len(spec_feature_names(10)) == len(REGIONS) * 10 * 4
+    assert list(FEATURE_WINDOWS) == ['10m', '20s'] and len(spec_feature_names(10)) == len(REGIONS) * 10 * 4
 
 
 def test_spec_features_read_the_right_crops(fastai_data, synth_root, centre_windows):

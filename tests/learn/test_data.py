@@ -93,6 +93,6 @@ def test_refusals(fastai_data):
     train, test, table = fastai_data
     with pytest.raises(HMSDataError, match='fold'): hms_dls(table.drop(columns='fold'), train)
     with pytest.raises(HMSDataError, match='no validation'): hms_dls(table, train, fold=7)
-    with pytest.raises(HMSDataError, match='not in it'): hms_dls(table, test)
+    with pytest.raises(HMSDataError, match='are not in the test cache'): hms_dls(table, test)
     with pytest.raises(ValueError, match='unknown channel'): hms_dls(table, train, channels=['eeg_XX'])
     assert CHANNELS == dl_channels(hms_dls(table, train, bs=4))

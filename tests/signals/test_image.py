@@ -51,10 +51,10 @@ def need_real():
 
 
 def test_spec_row():
-    assert spec_row(0, 0) == 0
-    assert spec_row(10, 30) == 10
-    assert spec_row(7.0, 10.0) == 4
-    assert isinstance(spec_row(7.0, 10.0), int)
+    assert spec_row(0) == 0
+    assert spec_row((10 + 30) / 2) == 10          # the centre of min 10 s and max 30 s: int((min + max) // 4)
+    assert spec_row((7.0 + 10.0) / 2) == 4
+    assert spec_row(9.0) == 4 and spec_row(10.0) == 5 and isinstance(spec_row(7.0), int)
 
 
 @pytest.mark.parametrize('row', [0, 13, 30])

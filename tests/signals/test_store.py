@@ -76,8 +76,8 @@ def test_channel_variants_and_pickle(train_store):
 def test_rerun_skips_and_changed_file_rebuilds_only_its_chunk(synth_root, tmp_path, monkeypatch):
     monkeypatch.setattr(prepare_mod, 'EEG_CHUNK', 8)
     built = []
-    real_build = prepare_mod._build_mel_chunk
-    monkeypatch.setattr(prepare_mod, '_build_mel_chunk', lambda *a: (built.append(a[3].name), real_build(*a))[1])
+    real_build = prepare_mod._build_eeg_chunk
+    monkeypatch.setattr(prepare_mod, '_build_eeg_chunk', lambda *a: (built.append(a[5][0].name), real_build(*a))[1])
     data, cache = tmp_path / 'data', tmp_path / 'cache'
     import shutil; shutil.copytree(synth_root, data)
     prepare(data, cache)
@@ -96,17 +96,17 @@ def test_rerun_skips_and_changed_file_rebuilds_only_its_chunk(synth_root, tmp_pa
 
 def test_killed_prepare_is_completed_without_full_rebuild(synth_root, tmp_path, monkeypatch):
     monkeypatch.setattr(prepare_mod, 'EEG_CHUNK', 8)
-    real_build, built = prepare_mod._build_mel_chunk, []
+    real_build, built = prepare_mod._build_eeg_chunk, []
 
     def dies_on_third(*a):
         if len(built) == 2: raise KeyboardInterrupt('killed')
-        built.append(a[3].name)
-        real_build(*a)
-    monkeypatch.setattr(prepare_mod, '_build_mel_chunk', dies_on_third)
+        built.append(a[5][0].name)
+        return real_build(*a)
+    monkeypatch.setattr(prepare_mod, '_build_eeg_chunk', dies_on_third)
     with pytest.raises(KeyboardInterrupt): prepare(synth_root, tmp_path)
     assert not (tmp_path / 'train' / 'index.parquet').exists()
     with pytest.raises(HMSDataError, match='run `hms-fastai prepare'): Store.open(tmp_path)
-    monkeypatch.setattr(prepare_mod, '_build_mel_chunk', lambda *a: (built.append(a[3].name), real_build(*a))[1])
+    monkeypatch.setattr(prepare_mod, '_build_eeg_chunk', lambda *a: (built.append(a[5][0].name), real_build(*a))[1])
     st = prepare(synth_root, tmp_path)
     assert len(built) == 3 and len(set(built)) == 3                     # the third chunk alone was built
     assert len(st) == 24 and not list((tmp_path / 'train').glob('.*'))
