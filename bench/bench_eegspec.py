@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits  # installed with librosa (via scikit-learn)
 
-from hms_fastai.constants import CHAINS, EEG_COLUMNS, EEG_RATE, EEG_WINDOW, REGIONS
-from hms_fastai.eegspec import eeg_mels
+from hms_fastai.core.constants import CHAINS, EEG_COLUMNS, EEG_RATE, EEG_WINDOW, REGIONS
+from hms_fastai.signals.eegspec import eeg_mels
 
 
 def synthetic_eegs(n: int, seed: int = 0) -> np.ndarray:

@@ -12,7 +12,7 @@ import torch
 def _loader(store, table, bs: int, train: bool):
     """A plain torch DataLoader of (image, votes) batches read from the store."""
     from torch.utils.data import DataLoader
-    from hms_fastai.constants import TARGETS
+    from hms_fastai.core.constants import TARGETS
     ids, ys = table.eeg_id.to_numpy(), torch.tensor(table[TARGETS].to_numpy(np.float32))
     return DataLoader(list(range(len(ids))), batch_size=bs, shuffle=train, drop_last=train,
                       collate_fn=lambda b: (torch.from_numpy(store.images(ids[b])), ys[b]))
@@ -20,8 +20,8 @@ def _loader(store, table, bs: int, train: bool):
 
 def _plain_epoch(model, store, table, bs: int, lr: float):
     """One epoch of a hand-written PyTorch loop: train with AdamW and the KL loss, then validate with the Kaggle KL."""
-    from hms_fastai.metrics import KLDivLossFlat
-    from hms_fastai.score import kl_rows
+    from hms_fastai.competition.score import kl_rows
+    from hms_fastai.learn.metrics import KLDivLossFlat
     opt, loss_func = torch.optim.AdamW(model.parameters(), lr=lr), KLDivLossFlat()
     model.train()
     for x, y in _loader(store, table[table.fold != 0], bs, True):
@@ -34,11 +34,11 @@ def _plain_epoch(model, store, table, bs: int, lr: float):
 
 
 def main(n_eegs: int, arch: str, bs: int, reps: int, n_infer: int, work: Path):
-    from hms_fastai.data import hms_dls, hms_test_dl
-    from hms_fastai.learner import hms_learner
-    from hms_fastai.meta import add_folds
-    from hms_fastai.store import prepare
-    from hms_fastai.synth import make_synthetic
+    from hms_fastai.competition.meta import add_folds
+    from hms_fastai.competition.synth import make_synthetic
+    from hms_fastai.learn.data import hms_dls, hms_test_dl
+    from hms_fastai.learn.learner import hms_learner
+    from hms_fastai.signals.prepare import prepare
     data = make_synthetic(work / 'data', n_eegs=n_eegs, n_test=n_infer, seed=0)
     store, test = prepare(data, work / 'cache', 'train'), prepare(data, work / 'cache', 'test')
     table = add_folds(store.table, 5, seed=0)

@@ -41,7 +41,7 @@ def _parts(text: str) -> tuple:
 def _prepare(a):
     """Build the signal store of a split."""
     from .signals.prepare import prepare
-    st = prepare(a.data, a.cache, a.split, parts=a.parts)
+    st = prepare(a.data, a.cache, a.split, parts=a.parts, margin=a.margin, max_seconds=a.max_seconds)
     print(f'{st}: ready')
 
 
@@ -56,11 +56,13 @@ def _train(a):
     channels = _HALF_CHANNELS[a.channels]
     if a.n_in is not None and a.n_in != len(channels):
         raise HMSDataError('--n-in', f'{a.n_in} channels do not match --channels {a.channels} ({len(channels)})')
-    store = prepare(a.data, a.cache, 'train', parts=('spec', 'eeg') if a.channels == 'all' else (a.channels,))
+    store = prepare(a.data, a.cache, 'train', parts=('spec', 'eeg') if a.channels == 'all' else (a.channels,),
+                    margin=a.margin, max_seconds=a.max_seconds)
     table = add_folds(store.table, a.folds, seed=a.seed)
     pretrained = False if a.pretrained.lower() == 'none' else a.pretrained
     trained = train_folds(table, store, a.out, arch=a.arch, epochs=a.epochs, epochs2=a.epochs2, bs=a.bs, lr=a.lr,
-                          pretrained=pretrained, channels=channels, mixup=a.mixup, seed=a.seed)
+                          pretrained=pretrained, channels=channels, mixup=a.mixup, windows=a.windows, jitter=a.jitter,
+                          bf16=False if a.fp32 else None, seed=a.seed)
     print(f'exported {len(trained.paths)} learners to {a.out}; out-of-fold predictions in {Path(a.out) / "oof.csv"}')
     print(f'OOF KL (all rows):    {trained.scores["kl"]:.4f}')
     print(f'OOF KL (expert rows): {trained.scores["kl_expert"]:.4f}')
@@ -76,7 +78,8 @@ def _predict(a):
 def _demo(a):
     """Run the demo end to end and print its score table."""
     from .demo import run_demo
-    run_demo(a.out, n_eegs=a.n_eegs, n_test=a.n_test, arch=a.arch, epochs=a.epochs, epochs2=a.epochs2, seed=a.seed)
+    run_demo(a.out, n_eegs=a.n_eegs, n_test=a.n_test, arch=a.arch, epochs=a.epochs, epochs2=a.epochs2, windows=a.windows,
+             jitter=a.jitter, bf16=False if a.fp32 else None, seed=a.seed)
 
 
 def _compare(a):
@@ -90,8 +93,24 @@ def _compare(a):
 def _experiments(a):
     """Train the named configs on one fold assignment and print the results table."""
     from .experiments.runners import run_experiments
-    run_experiments(a.data, a.cache, a.out, only=a.only, n_folds=a.folds, epochs=a.epochs, epochs2=a.epochs2, bs=a.bs, seed=a.seed)
+    run_experiments(a.data, a.cache, a.out, only=a.only, n_folds=a.folds, epochs=a.epochs, epochs2=a.epochs2, bs=a.bs,
+                    windows=a.windows, jitter=a.jitter, bf16=False if a.fp32 else None, seed=a.seed)
     print((a.out / 'results.md').read_text(), end='')
+
+
+def _store_args(s):
+    """What the signal store keeps: jitter room and an EEG cap per eeg."""
+    s.add_argument('--margin', type=float, default=0.0, help='seconds of signal kept beyond the label windows (room for --jitter)')
+    s.add_argument('--max-seconds', type=float, help='at most this much EEG per eeg (≥ 50): the label windows nearest the centre')
+
+
+def _window_args(s, override: bool = False):
+    """Which training windows, their jitter, and the precision."""
+    s.add_argument('--windows', choices=['random', 'centre'],
+                   help='training windows: a random label window per eeg each epoch, or the centre one '
+                        + ("(default: each config's own)" if override else '(default: random on a GPU, centre on CPU)'))
+    s.add_argument('--jitter', type=float, default=None if override else 0.0, help='move each training window by up to ± S seconds')
+    s.add_argument('--fp32', action='store_true', help='no bf16 autocast and channels_last on CUDA')
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -121,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--cache', type=Path, required=True, help='writable cache folder')
     s.add_argument('--split', choices=['train', 'test'], default='train')
     s.add_argument('--parts', type=_parts, default=('spec', 'eeg'), help="'spec', 'eeg' or 'spec,eeg' (the 4-channel variants need one)")
+    _store_args(s)
     s.set_defaults(func=_prepare)
 
     s = sub.add_parser('train', help='train one learner per fold, export each, print OOF scores')
@@ -137,6 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--folds', type=int, default=N_FOLDS, help='patient-grouped folds (≥ 2)')
     s.add_argument('--mixup', type=float, default=0.0, help='soft-label MixUp alpha (0: off)')
     s.add_argument('--pretrained', default='none', help="a local timm weights file, or 'none'")
+    _window_args(s)
+    _store_args(s)
     s.add_argument('--seed', type=int, default=SEED)
     s.set_defaults(func=_train)
 
@@ -155,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--arch', default='resnet18d', help='timm model name')
     s.add_argument('--epochs', type=int, default=EPOCHS, help='stage 1: epochs on all training rows')
     s.add_argument('--epochs2', type=int, default=EPOCHS2, help='stage 2: epochs on expert training rows (0: one stage)')
+    _window_args(s)
     s.add_argument('--seed', type=int, default=SEED)
     s.set_defaults(func=_demo)
 
@@ -175,6 +198,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--epochs', type=int, help="every config's (stage-1) epochs (default: each config's own)")
     s.add_argument('--epochs2', type=int, help="image configs' stage-2 epochs on expert rows (0: one stage)")
     s.add_argument('--bs', type=int, help="every config's batch size (default: each config's own)")
+    _window_args(s, override=True)
     s.add_argument('--seed', type=int, default=SEED)
     s.set_defaults(func=_experiments)
     return p

@@ -32,18 +32,20 @@ def _step(msg: str, t0: float):
 
 
 def run_demo(out, n_eegs: int = 600, n_test: int = 150, arch: str = 'resnet18d', epochs: int = EPOCHS, epochs2: int = EPOCHS2,
-             bs: int = BS, lr: float = LR, seed: int = SEED) -> pd.DataFrame:
+             bs: int = BS, lr: float = LR, windows: str | None = None, jitter: float = 0.0, bf16: bool | None = None,
+             seed: int = SEED) -> pd.DataFrame:
     """Synthetic data in `out` → prepare → two-stage training of one fold → TTA submission; print and return the scores."""
     out, t0 = Path(out), time.perf_counter()
     data = make_synthetic(out / 'data', n_eegs=n_eegs, n_test=n_test, seed=seed)
     _step(f'synthetic competition: {n_eegs} train / {n_test} test eegs → {data}', t0)
     comp = check_competition(data)
-    store = prepare(comp, out / 'cache', 'train')
+    store = prepare(comp, out / 'cache', 'train', margin=jitter)
     _step(f'signal store ready: {store}', t0)
     table = add_folds(store.table, 5, seed=seed)
-    learn = train_fold(table, store, fold=0, arch=arch, epochs=epochs, epochs2=epochs2, bs=bs, lr=lr, seed=seed)
+    learn = train_fold(table, store, fold=0, arch=arch, epochs=epochs, epochs2=epochs2, bs=bs, lr=lr, windows=windows,
+                       jitter=jitter, bf16=bf16, seed=seed)
     val = oof_scores(table, oof_preds(learn))
-    _step(f'{arch} trained {epochs} epochs on folds 1-4, then {epochs2} on their expert rows: '
+    _step(f'{arch} trained {epochs} epochs on folds 1-4 ({learn.dls.train.windows} windows), then {epochs2} on their expert rows: '
           f'fold-0 KL {val["kl"]:.4f} (expert rows {val["kl_expert"]:.4f})', t0)
     model = export_learner(learn, out / 'models' / f'{arch}.pkl')
     ids = comp.test.eeg_id

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny synthetic competition data and the real sample folder (skipped when absent)."""
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,20 +33,75 @@ def fastai_data(synth_root, tmp_path_factory):
     return train, test, add_folds(train.table, 3)
 
 
-def _centre_windows(root: Path) -> pd.DataFrame:
-    """Per train eeg_id, from root's train.csv and spectrogram files alone (none of the package's code): the centre
-    window's spectrogram crop row (the first row whose `time` reaches the mean of the min and max spectrogram offset)
-    and EEG start sample (the mean of the min and max EEG offset, at 200 Hz)."""
-    g = pd.read_csv(root / 'train.csv').groupby('eeg_id')
-    spec_s = (g.spectrogram_label_offset_seconds.min() + g.spectrogram_label_offset_seconds.max()) / 2
-    eeg_s = (g.eeg_label_offset_seconds.min() + g.eeg_label_offset_seconds.max()) / 2
-    sid = g.spectrogram_id.first()
-    time = {s: pd.read_parquet(root / 'train_spectrograms' / f'{s}.parquet', columns=['time']).time.to_numpy() for s in set(sid)}
-    rows = [int(np.searchsorted(time[s], t)) for s, t in zip(sid, spec_s)]
-    return pd.DataFrame({'spectrogram_id': sid, 'spec_row': rows, 'eeg_start': (eeg_s * 200).astype(int)})
+def seed_spec_image(spec: np.ndarray, r: int) -> np.ndarray:
+    """The seed notebook's Kaggle half, transcribed region by region (channels first); short files padded with NaN."""
+    if len(spec) < r + 300: spec = np.vstack([spec, np.full((r + 300 - len(spec), 400), np.nan, spec.dtype)])
+    X = np.zeros((4, 128, 256), np.float32)
+    for k in range(4):
+        img = np.log(np.clip(spec[r:r + 300, k * 100:(k + 1) * 100].T, np.exp(-4), np.exp(8)))
+        with warnings.catch_warnings():  # all-NaN regions warn in the seed too
+            warnings.simplefilter('ignore', RuntimeWarning)
+            m, s = np.nanmean(img.flatten()), np.nanstd(img.flatten())
+        X[k, 14:-14, :] = np.nan_to_num((img - m) / (s + 1e-6), nan=0.0)[:, 22:-22] / 2.0
+    return X
+
+
+class Recipe:
+    """The seed's images computed from a competition folder with pandas and the seed's code, not the package's store:
+    windows from train.csv's offsets, the crop's first row int(offset // 2) as the seed's int((min + max) // 4)."""
+
+    def __init__(self, root: Path, split: str = 'train'):
+        self.root, self.split = Path(root), split
+        self.csv = pd.read_csv(self.root / f'{split}.csv')
+
+    def _spec(self, sid) -> pd.DataFrame:
+        return pd.read_parquet(self.root / f'{self.split}_spectrograms' / f'{sid}.parquet')
+
+    def _eeg(self, eeg_id) -> np.ndarray:
+        return pd.read_parquet(self.root / f'{self.split}_eegs' / f'{eeg_id}.parquet').to_numpy(np.float32)
+
+    def centre(self) -> pd.DataFrame:
+        """Per eeg_id: spec_s (the mean of the min and max spectrogram offset) and eeg_start (likewise, in samples)."""
+        if self.split == 'test':
+            n = [len(self._eeg(e)) for e in self.csv.eeg_id]
+            return pd.DataFrame({'spec_s': 0.0, 'eeg_start': (np.array(n) - 10_000) // 2}, index=self.csv.eeg_id.to_numpy())
+        g = self.csv.groupby('eeg_id')
+        spec_s = (g.spectrogram_label_offset_seconds.min() + g.spectrogram_label_offset_seconds.max()) / 2
+        eeg_s = (g.eeg_label_offset_seconds.min() + g.eeg_label_offset_seconds.max()) / 2
+        return pd.DataFrame({'spec_s': spec_s, 'eeg_start': (eeg_s * 200).astype(int)})
+
+    def windows(self, eeg_id) -> list[tuple]:
+        """The eeg's distinct label windows (spec_s, eeg_start) in train.csv."""
+        rows = self.csv[self.csv.eeg_id == eeg_id]
+        return sorted(set(zip(rows.spectrogram_label_offset_seconds, (rows.eeg_label_offset_seconds * 200).astype(int))))
+
+    def _sid(self, eeg_id) -> int:
+        return int(self.csv.loc[self.csv.eeg_id == eeg_id, 'spectrogram_id'].iloc[0])
+
+    def image(self, eeg_id, spec_s: float, eeg_start: int) -> np.ndarray:
+        """The (8, 128, 256) image of the window whose crop starts at `spec_s` s and whose EEG starts at sample `eeg_start`."""
+        from hms_fastai.signals.eegspec import eeg_image        # checked against librosa in tests/signals/test_eegspec.py
+        spec = self._spec(self._sid(eeg_id))
+        row = int(spec_s // 2)                                   # 2 s rows; the seed: int((min + max) // 4)
+        eeg_start = int(eeg_start)
+        eeg = self._eeg(eeg_id)[eeg_start:eeg_start + 10_000]
+        assert len(eeg) == 10_000, (eeg_id, eeg_start)
+        return np.concatenate([seed_spec_image(spec.drop(columns='time').to_numpy(), row), eeg_image(eeg)])
+
+
+    @staticmethod
+    def assert_close(got: np.ndarray, want: np.ndarray, eeg_atol: float = 1e-3):
+        """The Kaggle half within 1e-5 of the seed's, the EEG half within `eeg_atol` (1e-3: stored centre mels are float16)."""
+        np.testing.assert_allclose(got[:4], want[:4], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(got[4:], want[4:], rtol=0, atol=eeg_atol)
+
+    @staticmethod
+    def distance(got: np.ndarray, want: np.ndarray) -> tuple[float, float]:
+        """Largest absolute differences of the Kaggle half and of the EEG half."""
+        return float(np.abs(got[:4] - want[:4]).max()), float(np.abs(got[4:] - want[4:]).max())
 
 
 @pytest.fixture(scope='session')
-def centre_windows():
-    """`centre_windows(root)`: the centre window of each train eeg_id, derived independently of the code under test."""
-    return _centre_windows
+def recipe():
+    """`recipe(root, split='train')`: a Recipe of that folder."""
+    return Recipe

@@ -20,10 +20,9 @@ class ExperimentConfig:
         """The store halves ('spec', 'eeg') this config reads."""
         return {c.split('_')[0] for c in self.channels}
 
-    def overridden(self, epochs: int | None = None, epochs2: int | None = None, bs: int | None = None) -> 'ExperimentConfig':
-        """This config with a run's overrides of its (stage-1) epochs, stage-2 epochs and batch size (None: keep)."""
-        new = {'epochs': epochs, 'epochs2': epochs2 if hasattr(self, 'epochs2') else None, 'bs': bs}
-        return replace(self, **{k: v for k, v in new.items() if v is not None})
+    def overridden(self, **changes) -> 'ExperimentConfig':
+        """This config with a run's overrides of the fields it has (None: keep), e.g. epochs, epochs2, bs, windows."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None and hasattr(self, k)})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +38,8 @@ class ImageConfig(ExperimentConfig):
     flip: float = 0.5
     mask: float = 0.5
     mixup: float = 0.0
+    windows: str | None = None        # training windows: 'random' or 'centre' (None: random on a GPU, centre on CPU)
+    jitter: float = 0.0               # seconds a training window may move (the run's store keeps that margin)
     seed_offset: int = 0              # added to the run's seed: ensemble members differ by it
 
 
@@ -51,9 +52,9 @@ class EnsembleConfig(ExperimentConfig):
         """The store halves its members read."""
         return set().union(*(m.parts() for m in self.members))
 
-    def overridden(self, epochs: int | None = None, epochs2: int | None = None, bs: int | None = None) -> 'EnsembleConfig':
+    def overridden(self, **changes) -> 'EnsembleConfig':
         """Every member overridden."""
-        return replace(self, members=tuple(m.overridden(epochs, epochs2, bs) for m in self.members))
+        return replace(self, members=tuple(m.overridden(**changes) for m in self.members))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -40,6 +40,7 @@ class _Run:
     test: object
     table: pd.DataFrame
     seed: int
+    bf16: bool | None = None
     trained: dict = field(default_factory=dict)   # ImageConfig (without lb/about) → (TrainedFolds, seconds)
 
 
@@ -64,7 +65,8 @@ def _train_image(cfg: ImageConfig, run: _Run, folder: Path) -> tuple[TrainedFold
         t0 = time.perf_counter()
         trained = train_folds(run.table, run.train, folder, epochs=cfg.epochs, epochs2=cfg.epochs2, lr=cfg.lr, bs=cfg.bs,
                               arch=cfg.arch, channels=list(cfg.channels), flip=cfg.flip, mask=cfg.mask, mixup=cfg.mixup,
-                              pretrained=cfg.pretrained, seed=run.seed + cfg.seed_offset)
+                              windows=cfg.windows, jitter=cfg.jitter, pretrained=cfg.pretrained, bf16=run.bf16,
+                              seed=run.seed + cfg.seed_offset)
         run.trained[key] = trained, time.perf_counter() - t0
     return run.trained[key]
 
@@ -152,18 +154,21 @@ def _notes(chosen: dict) -> list[str]:
 
 
 def run_experiments(data_root, cache_dir, out_dir, only=None, n_folds: int = N_FOLDS, epochs: int | dict | None = None,
-                    epochs2: int | None = None, bs: int | None = None, seed: int = SEED,
+                    epochs2: int | None = None, bs: int | None = None, windows: str | None = None,
+                    jitter: float | None = None, bf16: bool | None = None, seed: int = SEED,
                     configs: dict | None = None) -> pd.DataFrame:
     """Train `configs` (default CONFIGS; all, or `only` these) on one fold assignment; score OOF (and test); write results."""
-    # epochs (an int, or a dict name → int), epochs2 (0: image configs one-stage) and bs override every config's own
+    # epochs (an int, or a dict name → int), epochs2 (0: image configs one-stage), bs, windows and jitter override every
+    # config's own; the train store keeps the largest jitter as its margin
     configs = CONFIGS if configs is None else configs
-    chosen = {n: configs[n].overridden(epochs.get(n) if isinstance(epochs, dict) else epochs, epochs2, bs)
-              for n in _select(configs, only, epochs)}
+    chosen = {n: configs[n].overridden(epochs=epochs.get(n) if isinstance(epochs, dict) else epochs, epochs2=epochs2, bs=bs,
+                                       windows=windows, jitter=jitter) for n in _select(configs, only, epochs)}
     need = set().union(*(c.parts() for c in chosen.values()))
     parts = tuple(p for p in PARTS if p in need) or ('spec',)
+    margin = max([m.jitter for c in chosen.values() for m in getattr(c, 'members', [c]) if hasattr(m, 'jitter')], default=0.0)
     comp = load_competition(data_root)
-    train, test = prepare(comp, cache_dir, 'train', parts), prepare(comp, cache_dir, 'test', parts)
-    run = _Run(Path(data_root), Path(cache_dir), Path(out_dir), train, test, add_folds(train.table, n_folds, seed), seed)
+    train, test = prepare(comp, cache_dir, 'train', parts, margin=margin), prepare(comp, cache_dir, 'test', parts)
+    run = _Run(Path(data_root), Path(cache_dir), Path(out_dir), train, test, add_folds(train.table, n_folds, seed), seed, bf16)
     sol = Path(data_root) / 'test_solution.csv'
     solution = read_csv(sol, ['eeg_id', *TARGETS]) if sol.is_file() else None
     rows, notes = [], _notes(chosen)

@@ -1,13 +1,11 @@
 """Training recipes: one fold (stage 1 on all rows, then optionally stage 2 on expert rows), k folds with OOF and exports."""
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from fastai.callback.hook import total_params
-from fastai.callback.tracker import SaveModelCallback
+from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Learner
 from fastai.torch_core import set_seed
 from fastcore.meta import delegates
@@ -21,17 +19,31 @@ from .augment import hms_augs
 from .data import hms_dls
 from .learner import hms_learner
 
-__all__ = ['fit_best', 'train_fold', 'oof_preds', 'export_learner', 'TrainedFolds', 'train_folds']
+__all__ = ['KeepBestModel', 'fit_best', 'train_fold', 'oof_preds', 'export_learner', 'TrainedFolds', 'train_folds']
 
 
-@contextmanager
-def _checkpoints(learn: Learner):
-    """Point the learner's model_dir at a temporary folder for best-epoch checkpoints; restore it afterwards."""
-    old = learn.model_dir
-    with tempfile.TemporaryDirectory(prefix='hms_ckpt_') as d:
-        learn.model_dir = Path(d)
-        try: yield
-        finally: learn.model_dir = old
+class KeepBestModel(TrackerCallback):
+    """fastai's SaveModelCallback in memory: the best epoch's weights by `monitor` come back after fit (no files)."""
+    order = TrackerCallback.order + 1
+
+    def before_fit(self):
+        """Start with no best weights."""
+        super().before_fit()
+        self.state = None
+
+    def after_epoch(self):
+        """Copy the weights of a new best epoch."""
+        super().after_epoch()
+        if self.new_best: self.state = {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
+
+    def after_fit(self):
+        """Restore the best epoch's weights (FloatingPointError if the monitor was never finite)."""
+        if self.run and self.state is None:
+            raise FloatingPointError(f'{self.monitor} was NaN in every epoch (diverged or NaN inputs): nothing to keep; '
+                                     f'lower the lr or check the features')
+        if self.state is not None: self.learn.model.load_state_dict(self.state)
+        self.state = None
+        super().after_fit()
 
 
 def _monitor(learn: Learner, monitor: str) -> str:
@@ -41,15 +53,9 @@ def _monitor(learn: Learner, monitor: str) -> str:
 
 def fit_best(learn: Learner, epochs: int, lr: float, monitor: str = 'valid_loss', cbs=(), fine: bool = False):
     """fine_tune (frozen pretrained body) or fit_one_cycle, keeping the best epoch by `monitor` (lower is better)."""
-    save = SaveModelCallback(monitor=_monitor(learn, monitor), comp=np.less, fname='best', with_opt=False)
-    with _checkpoints(learn):
-        try:
-            if fine: learn.fine_tune(epochs, base_lr=lr, cbs=[save, *cbs])
-            else: learn.fit_one_cycle(epochs, lr, cbs=[save, *cbs])
-        except FileNotFoundError as e:          # SaveModelCallback saved nothing: the monitor was never finite
-            if (learn.path / learn.model_dir / 'best.pth').exists(): raise
-            raise FloatingPointError(f'{save.monitor} was NaN in every epoch (diverged or NaN inputs): '
-                                     f'nothing to keep; lower the lr (now {lr:g}) or check the features') from e
+    keep = KeepBestModel(monitor=_monitor(learn, monitor), comp=np.less)
+    if fine: learn.fine_tune(epochs, base_lr=lr, cbs=[keep, *cbs])
+    else: learn.fit_one_cycle(epochs, lr, cbs=[keep, *cbs])
 
 
 def _expert_stage(table: pd.DataFrame, fold: int, bs: int) -> pd.DataFrame:

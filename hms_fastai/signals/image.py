@@ -37,15 +37,19 @@ def spec_images(crops: torch.Tensor) -> torch.Tensor:
     if crops.ndim != 3 or tuple(crops.shape[1:]) != (SPEC_WINDOW, len(SPEC_COLUMNS)):
         raise ValueError(f'crops must be (B, {SPEC_WINDOW}, {len(SPEC_COLUMNS)}) in SPEC_COLUMNS order, got {tuple(crops.shape)}')
     b, nr = len(crops), len(REGIONS)
-    x = crops.float().view(b, SPEC_WINDOW, nr, -1).permute(0, 2, 3, 1).clamp(float(_LO), float(_HI)).log_()  # NaN stays
-    flat = x.reshape(b, nr, -1)
-    ok = ~flat.isnan()
-    n = ok.sum(-1, keepdim=True).clamp_(min=1)
-    mean = flat.double().nansum(-1, keepdim=True) / n                                    # float64 sums: numpy's precision
-    std = ((flat.double() - mean).square().nansum(-1, keepdim=True) / n).sqrt_()
-    z = ((flat - mean.float()) / (std.float() + 1e-6)).nan_to_num_(0.0).view_as(x)
+    x = crops.float().clamp(float(_LO), float(_HI)).log_().view(b, SPEC_WINDOW, nr, -1)   # (B, time, region, freq); NaN stays
+    nan = x.isnan()
+    if nan.any():                     # nanmean / nanstd over each region's time × freq values; NaN → 0
+        n = (~nan).sum((1, 3), keepdim=True).clamp_(min=1)
+        d = x - x.nan_to_num(0.0).sum((1, 3), keepdim=True) / n
+        d.masked_fill_(nan, 0.0)
+        std = (d.square().sum((1, 3), keepdim=True) / n).sqrt_()
+    else:
+        d = x - x.mean((1, 3), keepdim=True)
+        std = d.square().mean((1, 3), keepdim=True).sqrt_()
+    z = d.div_(std.add_(1e-6)).mul_(0.5)
     out = crops.new_zeros((b, nr, *IMAGE_SHAPE), dtype=torch.float32)
-    out[:, :, _ROW_PAD:-_ROW_PAD] = z[..., _TIME_CUT:-_TIME_CUT] * 0.5
+    out[:, :, _ROW_PAD:-_ROW_PAD] = z[:, _TIME_CUT:-_TIME_CUT].permute(0, 2, 3, 1)
     return out
 
 

@@ -79,11 +79,13 @@ def _windows(comp, table: pd.DataFrame, split: str, max_seconds: float | None) -
                       'start': (t.eeg_label_offset_seconds * EEG_RATE).astype(np.int64)}).drop_duplicates()
     w = w.merge(table[['eeg_id', 'centre_start']], on='eeg_id')
     w = w.assign(dist=(w.start - w.centre_start).abs()).sort_values(['eeg_id', 'dist', 'start'], kind='stable')
-    if max_seconds is not None:             # keep the windows nearest the centre while the EEG span fits in max_seconds
+    if max_seconds is not None:             # the windows nearest the centre while the EEG span fits in max_seconds
         g = w.groupby('eeg_id', sort=False)
         span = np.maximum(g.start.cummax(), w.centre_start) - np.minimum(g.start.cummin(), w.centre_start) + EEG_WINDOW
-        w = w[(span <= max_seconds * EEG_RATE).to_numpy() | (g.cumcount() == 0).to_numpy()]
-    return w.sort_values(['eeg_id', 'start', 'spec_s']).drop(columns=['dist', 'centre_start']).reset_index(drop=True)
+        w = w[(span <= max_seconds * EEG_RATE).to_numpy()]
+        none = table[~table.eeg_id.isin(w.eeg_id)]            # no label window fits beside the centre: the centre alone
+        w = pd.concat([w, pd.DataFrame({'eeg_id': none.eeg_id, 'spec_s': none.centre_spec_s, 'start': none.centre_start})])
+    return w.sort_values(['eeg_id', 'start', 'spec_s'])[['eeg_id', 'spec_s', 'start']].reset_index(drop=True)
 
 
 def _centres(comp, table: pd.DataFrame, split: str) -> pd.DataFrame:

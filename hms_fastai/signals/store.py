@@ -70,8 +70,10 @@ class Store:
         """Hold every chunk in memory on `device` (e.g. a GPU with room for the split): batches are gathered there."""
         for p, files in self._files.items():
             chunks = [self._chunk(p, f) for f in files]
-            offsets = np.cumsum([0] + [len(a) for a in chunks])[:-1]
-            self._resident[p] = torch.from_numpy(np.concatenate(chunks)).to(device), offsets
+            offsets = np.cumsum([0] + [len(a) for a in chunks])
+            values = torch.empty((offsets[-1], *chunks[0].shape[1:]), dtype=getattr(torch, chunks[0].dtype.name), device=device)
+            for a, o in zip(chunks, offsets): values[o:o + len(a)].copy_(torch.from_numpy(np.array(a)))  # a chunk at a time
+            self._resident[p] = values, offsets[:-1]
         return self
 
     @property

@@ -134,14 +134,16 @@ def test_window_features_on_a_hand_made_spectrogram():
     assert list(FEATURE_WINDOWS) == ['10m', '20s'] and len(spec_feature_names(10)) == len(REGIONS) * 10 * 4
 
 
-def test_spec_features_read_the_right_crops(fastai_data, synth_root, centre_windows):
+def test_spec_features_read_the_right_crops(fastai_data, synth_root, recipe):
     train, _, _ = fastai_data
     got = spec_features(train).set_index('eeg_id')
-    comp = load_competition(synth_root)
-    for r in centre_windows(synth_root).itertuples():
-        spec = read_spectrogram(comp.spec_path(r.spectrogram_id))[SPEC_COLUMNS].to_numpy()[r.spec_row:r.spec_row + SPEC_WINDOW]
+    comp, r = load_competition(synth_root), recipe(synth_root)
+    sid = r.csv.groupby('eeg_id').spectrogram_id.first()
+    for e, c in r.centre().iterrows():
+        row = int(c.spec_s // 2)                                   # the seed's int((min + max) // 4)
+        spec = read_spectrogram(comp.spec_path(sid[e]))[SPEC_COLUMNS].to_numpy()[row:row + SPEC_WINDOW]
         crop = np.vstack([spec, np.full((SPEC_WINDOW - len(spec), len(SPEC_COLUMNS)), np.nan)])
-        np.testing.assert_allclose(got.loc[r.Index], window_features(crop[None])[0], rtol=1e-5, equal_nan=True)
+        np.testing.assert_allclose(got.loc[e], window_features(crop[None])[0], rtol=1e-5, equal_nan=True)
 
 
 class SpoilLastEpoch(Callback):

@@ -11,7 +11,7 @@ from fastai.torch_core import TensorImage
 
 from hms_fastai.core.constants import CHANNELS, REGIONS, TARGETS
 from hms_fastai.core.errors import HMSDataError
-from hms_fastai.learn.data import Votes, dl_channels, hms_dls, hms_test_dl, vote_title
+from hms_fastai.learn.data import Votes, default_windows, dl_channels, hms_dls, hms_test_dl, vote_title
 
 EEG_ONLY = ['eeg_LL', 'eeg_RL', 'eeg_LP', 'eeg_RP']
 
@@ -96,3 +96,39 @@ def test_refusals(fastai_data):
     with pytest.raises(HMSDataError, match='are not in the test cache'): hms_dls(table, test)
     with pytest.raises(ValueError, match='unknown channel'): hms_dls(table, train, channels=['eeg_XX'])
     assert CHANNELS == dl_channels(hms_dls(table, train, bs=4))
+
+
+def _which(r, e, img) -> int:
+    """Index in r.windows(e) of the label window an image was made at (asserted to be within tolerance of it)."""
+    dist = [r.distance(img, r.image(e, s, t)) for s, t in r.windows(e)]
+    k = int(np.argmin([a + b for a, b in dist]))
+    assert dist[k][0] <= 1e-5 and dist[k][1] <= 1e-4, (e, dist[k])
+    return k
+
+
+def test_random_windows_train_and_centre_windows_validate(fastai_data, synth_root, recipe):
+    train, test, table = fastai_data
+    r = recipe(synth_root)
+    dls = hms_dls(table, train, fold=0, bs=8, windows='random')
+    dl = dls.train.new(shuffle=False, drop_last=False)                 # table order, still the training split
+    ids = dl.items.eeg_id.to_numpy()
+    epochs = [torch.cat([x for x, _ in dl]).numpy() for _ in range(2)]
+    drawn = np.array([[_which(r, e, img) for e, img in zip(ids, images)] for images in epochs])
+    several = np.array([len(r.windows(e)) > 1 for e in ids])
+    assert several.sum() >= 5 and (drawn[0] != drawn[1])[several].any()     # a new window each epoch
+    centre = r.centre()
+    for _ in range(2):                                                  # validation: the centre window, every epoch
+        x = torch.cat([x for x, _ in dls.valid]).numpy()
+        for img, e in zip(x, dls.valid.items.eeg_id): r.assert_close(img, r.image(e, *centre.loc[e]))
+    tr = recipe(synth_root, 'test')
+    tc = tr.centre()
+    for img, e in zip(torch.cat([b[0] for b in hms_test_dl(dls, test.table, test)]).numpy(), test.table.eeg_id):
+        tr.assert_close(img, tr.image(e, *tc.loc[e]))
+    assert dls.train.windows == 'random' and dls.valid.windows == 'random'   # the split, not the setting, picks centre
+
+
+def test_windows_default_per_device_and_refused_names(fastai_data):
+    train, _, table = fastai_data
+    assert default_windows() == ('random' if torch.cuda.is_available() else 'centre')
+    assert hms_dls(table, train, bs=4).train.windows == default_windows()
+    with pytest.raises(ValueError, match="windows must be one of \\('centre', 'random'\\)"): hms_dls(table, train, windows='middle')

@@ -1,36 +1,17 @@
-"""The signal store: images equal the recipe, incremental and atomic prepare, read-only roots, refusals."""
-import json
-import os
+"""Reading the signal cache: centre and random windows equal the recipe, jitter, device-held stores, pickling."""
 import pickle
+import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 
-import hms_fastai.signals.prepare as prepare_mod
-from hms_fastai.competition.io import load_competition, read_eeg, read_spectrogram
-from hms_fastai.competition.meta import eeg_table
-from hms_fastai.core.constants import SPEC_COLUMNS
 from hms_fastai.core.errors import HMSDataError
-from hms_fastai.signals.eegspec import eeg_image
-from hms_fastai.signals.image import image_channels, spec_image
+from hms_fastai.signals.eegspec import bipolar
+from hms_fastai.signals.image import assemble
 from hms_fastai.signals.prepare import prepare
 from hms_fastai.signals.store import Store
-
-
-def _expected(root, split, eeg_id, centre_windows) -> np.ndarray:
-    """The image of an eeg_id computed straight from its parquet files at the window train.csv's offsets give."""
-    comp = load_competition(root, train=split == 'train')
-    sid = getattr(comp, split).groupby('eeg_id').spectrogram_id.first().loc[eeg_id]
-    spec = read_spectrogram(comp.spec_path(sid, split))[SPEC_COLUMNS].to_numpy()
-    eeg = read_eeg(comp.eeg_path(eeg_id, split)).to_numpy()
-    if split == 'train': row, start = (int(v) for v in centre_windows(root).loc[eeg_id, ['spec_row', 'eeg_start']])
-    else: row, start = 0, (len(eeg) - 10_000) // 2
-    return image_channels(spec_image(spec, row), eeg_image(eeg[start:start + 10_000]))
-
-
-def _assert_same_image(got, want):
-    np.testing.assert_array_equal(got[:4], want[:4])                    # Kaggle half: float32, exact
-    np.testing.assert_allclose(got[4:], want[4:], rtol=1e-3, atol=1e-3)  # EEG half: stored as float16
 
 
 @pytest.fixture(scope='module')
@@ -38,25 +19,26 @@ def train_store(synth_root, tmp_path_factory) -> Store:
     return prepare(synth_root, tmp_path_factory.mktemp('cache'), 'train')
 
 
-def test_image_equals_recipe_train(synth_root, train_store, centre_windows):
-    t = eeg_table(load_competition(synth_root).train)
-    assert len(train_store) == len(t)
-    for r in t.sample(4, random_state=0).itertuples():
-        img = train_store.image(r.eeg_id)
-        assert img.shape == (8, 128, 256) and img.dtype == np.float32
-        _assert_same_image(img, _expected(synth_root, 'train', r.eeg_id, centre_windows))
+def test_centre_images_equal_the_recipe(synth_root, train_store, recipe):
+    r = recipe(synth_root)
+    centre = r.centre()
+    assert sorted(train_store.table.eeg_id) == sorted(centre.index)
+    images = train_store.images(centre.index)                    # one batch through Store.raw and assemble
+    assert images.shape == (len(centre), 8, 128, 256) and images.dtype == np.float32
+    for img, (e, c) in zip(images, centre.iterrows()): r.assert_close(img, r.image(e, c.spec_s, int(c.eeg_start)))
 
 
 def _snapshot(root) -> dict:
     return {str(p): p.stat().st_mtime_ns for p in root.rglob('*')}
 
 
-def test_image_equals_recipe_real_files_nothing_written_to_root(real_root, tmp_path, centre_windows):
+def test_real_files_equal_the_recipe_nothing_written_to_root(real_root, tmp_path, recipe):
     before = _snapshot(real_root)
     for split in ('train', 'test'):
-        st = prepare(real_root, tmp_path / 'cache', split)
-        ids = getattr(load_competition(real_root, train=split == 'train'), split).eeg_id.unique()
-        for i in ids: _assert_same_image(st.image(i), _expected(real_root, split, i, centre_windows))
+        st, r = prepare(real_root, tmp_path / 'cache', split), recipe(real_root, split)
+        for e, c in r.centre().iterrows(): r.assert_close(st.image(e), r.image(e, c.spec_s, int(c.eeg_start)))
+        if split == 'train':                                     # a random window, through the on-the-fly EEG path
+            for e in r.centre().index: _which(r, e, assemble(st.raw(st.rows([e]), 'random'))[0].numpy())
     assert _snapshot(real_root) == before
 
 
@@ -70,66 +52,86 @@ def test_channel_variants_and_pickle(train_store):
     assert eeg.channels == ['eeg_LL', 'eeg_RP']
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(train_store)).image(eid), full)
     assert train_store.images([eid, eid]).shape == (2, 8, 128, 256)
-    with pytest.raises(HMSDataError, match='not in the train cache'): train_store.image(1)
+    with pytest.raises(HMSDataError, match=r'eeg_id\(s\) \[1\] are not in the train cache'): train_store.image(1)
 
 
-def test_rerun_skips_and_changed_file_rebuilds_only_its_chunk(synth_root, tmp_path, monkeypatch):
-    monkeypatch.setattr(prepare_mod, 'EEG_CHUNK', 8)
-    built = []
-    real_build = prepare_mod._build_eeg_chunk
-    monkeypatch.setattr(prepare_mod, '_build_eeg_chunk', lambda *a: (built.append(a[5][0].name), real_build(*a))[1])
-    data, cache = tmp_path / 'data', tmp_path / 'cache'
-    import shutil; shutil.copytree(synth_root, data)
-    prepare(data, cache)
-    n_chunks = len(built)
-    assert n_chunks == 3
-    prepare(data, cache)
-    assert len(built) == n_chunks                                        # up to date: nothing rebuilt
-    eid = int(load_competition(data).train.eeg_id.iloc[0])
-    path = data / 'train_eegs' / f'{eid}.parquet'
-    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
-    st = prepare(data, cache)
-    assert len(built) == n_chunks + 1                                    # only the changed file's chunk
-    assert len(list((cache / 'train').glob('mel_*.npy'))) == n_chunks   # the stale chunk is gone
-    st.image(eid)
 
 
-def test_killed_prepare_is_completed_without_full_rebuild(synth_root, tmp_path, monkeypatch):
-    monkeypatch.setattr(prepare_mod, 'EEG_CHUNK', 8)
-    real_build, built = prepare_mod._build_eeg_chunk, []
-
-    def dies_on_third(*a):
-        if len(built) == 2: raise KeyboardInterrupt('killed')
-        built.append(a[5][0].name)
-        return real_build(*a)
-    monkeypatch.setattr(prepare_mod, '_build_eeg_chunk', dies_on_third)
-    with pytest.raises(KeyboardInterrupt): prepare(synth_root, tmp_path)
-    assert not (tmp_path / 'train' / 'index.parquet').exists()
-    with pytest.raises(HMSDataError, match='run `hms-fastai prepare'): Store.open(tmp_path)
-    monkeypatch.setattr(prepare_mod, '_build_eeg_chunk', lambda *a: (built.append(a[5][0].name), real_build(*a))[1])
-    st = prepare(synth_root, tmp_path)
-    assert len(built) == 3 and len(set(built)) == 3                     # the third chunk alone was built
-    assert len(st) == 24 and not list((tmp_path / 'train').glob('.*'))
+def _which(r, e, got) -> int:
+    """Index in r.windows(e) of the label window an image was made at (the closest; asserted to be within tolerance)."""
+    dist = [r.distance(got, r.image(e, s, t)) for s, t in r.windows(e)]
+    k = int(np.argmin([a + b for a, b in dist]))
+    assert dist[k][0] <= 1e-5 and dist[k][1] <= 1e-4, (e, dist[k])     # on-the-fly mels from float32: near exact
+    return k
 
 
-def test_refuses_other_root_and_old_format(synth_root, tmp_path):
-    import shutil; shutil.copytree(synth_root, tmp_path / 'copy')
-    cache = tmp_path / 'cache'
-    before = _snapshot(synth_root)
-    prepare(synth_root, cache, 'test')
-    assert _snapshot(synth_root) == before                              # the data root is only read
-    with pytest.raises(HMSDataError, match='was built from'): prepare(tmp_path / 'copy', cache, 'test')
-    mf = cache / 'manifest.json'
-    mf.write_text(json.dumps({**json.loads(mf.read_text()), 'format': 0}))
-    with pytest.raises(HMSDataError, match='cache format 0'): prepare(synth_root, cache, 'test')
-    (tmp_path / 'other').mkdir()
-    (tmp_path / 'other' / 'x.txt').write_text('mine')
-    with pytest.raises(HMSDataError, match='not an hms_fastai cache'): prepare(synth_root, tmp_path / 'other', 'test')
+def test_random_windows_are_label_windows_each_drawn(synth_root, train_store, recipe):
+    r = recipe(synth_root)
+    ids = train_store.table.eeg_id.to_numpy()
+    images = assemble(train_store.raw(train_store.rows(ids), 'random')).numpy()
+    for e, img in zip(ids, images): _which(r, e, img)                  # each image is one of its eeg's label windows
+    eeg = {e: pd.read_parquet(synth_root / 'train_eegs' / f'{e}.parquet').to_numpy(np.float32) for e in ids}
+    starts = {e: np.array([t for _, t in r.windows(e)]) for e in ids}
+    drawn = {e: [] for e in ids}
+    for _ in range(300):                                              # which window: the EEG's first samples tell
+        raw = train_store.raw(train_store.rows(ids), 'random')['eeg'][:, :20].numpy()
+        for e, x in zip(ids, raw):
+            d = bipolar(eeg[e])
+            drawn[e].append(int(np.flatnonzero([np.array_equal(d[t:t + 20], x, equal_nan=True) for t in starts[e]])[0]))
+    for e in ids:                                                     # every window, about equally often
+        counts = np.bincount(drawn[e], minlength=len(starts[e]))
+        assert counts.min() > 0 and counts.max() < 3 * 300 / len(starts[e]) + 10, (e, counts)
 
 
-def test_spec_only_cache(synth_root, tmp_path):
-    st = prepare(synth_root, tmp_path, parts=('spec',))
-    assert not list((tmp_path / 'train').glob('mel_*'))
-    with pytest.raises(HMSDataError, match="no \\['eeg'\\] part"): Store.open(tmp_path)
-    assert st.channels == ['spec_LL', 'spec_RL', 'spec_LP', 'spec_RP']
-    assert st.image(int(st.table.eeg_id.iloc[0])).shape == (4, 128, 256)
+def test_jitter_moves_crop_and_eeg_together_within_the_stored_span(synth_root, tmp_path, recipe):
+    st = prepare(synth_root, tmp_path, margin=5)
+    r = recipe(synth_root)
+    for e in st.table.eeg_id[:6]:
+        eeg = bipolar(pd.read_parquet(synth_root / 'train_eegs' / f'{e}.parquet').to_numpy(np.float32))
+        labels = r.windows(e)
+        for _ in range(4):
+            raw = st.raw(st.rows([e]), 'random', jitter=3)
+            x = raw['eeg'][0].numpy()
+            found = [(s, t, d) for s, t in labels for d in range(-600, 601) if 0 <= t + d <= len(eeg) - 10_000
+                     and np.array_equal(eeg[t + d:t + d + 5], x[:5], equal_nan=True)
+                     and np.array_equal(eeg[t + d:t + d + 10_000], x, equal_nan=True)]
+            assert found, e
+            s, t, d = found[0]
+            want = r.image(e, s + d / 200, t + d)                      # the crop moved by the same d / 200 seconds
+            r.assert_close(assemble(raw)[0].numpy(), want, eeg_atol=1e-4)
+    moved = st.raw(st.rows(st.table.eeg_id), 'random', jitter=3)['eeg'][:, :5]
+    still = st.raw(st.rows(st.table.eeg_id), 'random', jitter=0)['eeg'][:, :5]
+    assert moved.shape == still.shape
+
+
+def test_held_on_a_device_equals_memory_maps(synth_root, tmp_path):
+    a = prepare(synth_root, tmp_path)
+    b = Store.open(tmp_path).to('cpu')
+    rows = a.rows(a.table.eeg_id)
+    for windows in ('centre', 'random'):
+        torch.manual_seed(3); x = a.raw(rows, windows)
+        torch.manual_seed(3); y = b.raw(rows, windows)
+        assert x.keys() == y.keys()
+        for k in x: torch.testing.assert_close(y[k].cpu(), x[k], rtol=0, atol=0, equal_nan=True)
+    assert b.device == torch.device('cpu') and a.device is None and b.with_channels(['spec_LL']).device == b.device
+
+
+def test_pickled_store_opens_its_cache_when_first_used(synth_root, tmp_path):
+    st = prepare(synth_root, tmp_path / 'cache')
+    blob = pickle.dumps(st)
+    assert len(blob) < 1000                                            # no index or windows inside an export
+    shutil.move(tmp_path / 'cache', tmp_path / 'gone')
+    lost = pickle.loads(blob)
+    assert 'channels=' in repr(lost) and lost.channels == st.channels   # loads without the cache
+    with pytest.raises(HMSDataError, match='no prepared train cache'): lost.image(int(st.table.eeg_id[0]))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device on this machine')
+def test_cuda_batches_equal_cpu(train_store):
+    rows = train_store.rows(train_store.table.eeg_id)
+    on_gpu = Store.open(train_store.cache).to('cuda')
+    for windows in ('centre', 'random'):
+        torch.manual_seed(0); cpu = assemble(train_store.raw(rows, windows))
+        torch.manual_seed(0); gpu = assemble(on_gpu.raw(rows, windows))
+        assert gpu.is_cuda
+        torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=1e-4)

@@ -1,0 +1,114 @@
+"""Building the signal cache: incremental and atomic, read-only roots, refusals, parts, windows kept, margin, bytes."""
+import json
+import os
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hms_fastai.signals.prepare as prepare_mod
+from hms_fastai.competition.io import load_competition
+from hms_fastai.core.errors import HMSDataError
+from hms_fastai.signals.prepare import prepare
+from hms_fastai.signals.store import Store
+
+
+def _snapshot(root) -> dict:
+    return {str(p): p.stat().st_mtime_ns for p in root.rglob('*')}
+
+
+def test_rerun_skips_and_changed_file_rebuilds_only_its_chunk(synth_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(prepare_mod, 'EEG_CHUNK', 8)
+    built = []
+    real_build = prepare_mod._build_eeg_chunk
+    monkeypatch.setattr(prepare_mod, '_build_eeg_chunk', lambda *a: (built.append(a[5][0].name), real_build(*a))[1])
+    data, cache = tmp_path / 'data', tmp_path / 'cache'
+    shutil.copytree(synth_root, data)
+    prepare(data, cache)
+    n_chunks = len(built)
+    assert n_chunks == 3
+    prepare(data, cache)
+    assert len(built) == n_chunks                                        # up to date: nothing rebuilt
+    eid = int(load_competition(data).train.eeg_id.iloc[0])
+    path = data / 'train_eegs' / f'{eid}.parquet'
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    st = prepare(data, cache)
+    assert len(built) == n_chunks + 1                                    # only the changed file's chunk
+    assert len(list((cache / 'train').glob('eeg_*.npy'))) == n_chunks   # the stale chunk is gone
+    st.image(eid)
+
+
+def test_killed_prepare_is_completed_without_full_rebuild(synth_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(prepare_mod, 'EEG_CHUNK', 8)
+    real_build, built = prepare_mod._build_eeg_chunk, []
+
+    def dies_on_third(*a):
+        if len(built) == 2: raise KeyboardInterrupt('killed')
+        built.append(a[5][0].name)
+        return real_build(*a)
+    monkeypatch.setattr(prepare_mod, '_build_eeg_chunk', dies_on_third)
+    with pytest.raises(KeyboardInterrupt): prepare(synth_root, tmp_path)
+    assert not (tmp_path / 'train' / 'index.parquet').exists()
+    with pytest.raises(HMSDataError, match='run `hms-fastai prepare'): Store.open(tmp_path)
+    monkeypatch.setattr(prepare_mod, '_build_eeg_chunk', lambda *a: (built.append(a[5][0].name), real_build(*a))[1])
+    st = prepare(synth_root, tmp_path)
+    assert len(built) == 3 and len(set(built)) == 3                     # the third chunk alone was built
+    assert len(st) == 24 and not list((tmp_path / 'train').glob('.*'))
+
+
+def test_refuses_other_root_and_old_format(synth_root, tmp_path):
+    shutil.copytree(synth_root, tmp_path / 'copy')
+    cache = tmp_path / 'cache'
+    before = _snapshot(synth_root)
+    prepare(synth_root, cache, 'test')
+    assert _snapshot(synth_root) == before                              # the data root is only read
+    with pytest.raises(HMSDataError, match='was built from'): prepare(tmp_path / 'copy', cache, 'test')
+    mf = cache / 'manifest.json'
+    mf.write_text(json.dumps({**json.loads(mf.read_text()), 'format': 0}))
+    with pytest.raises(HMSDataError, match='cache format 0'): prepare(synth_root, cache, 'test')
+    (tmp_path / 'other').mkdir()
+    (tmp_path / 'other' / 'x.txt').write_text('mine')
+    with pytest.raises(HMSDataError, match='not an hms_fastai cache'): prepare(synth_root, tmp_path / 'other', 'test')
+
+
+def test_spec_only_cache(synth_root, tmp_path):
+    st = prepare(synth_root, tmp_path, parts=('spec',))
+    assert not list((tmp_path / 'train').glob('eeg_*'))
+    with pytest.raises(HMSDataError, match="no \\['eeg'\\] part"): Store.open(tmp_path)
+    assert st.channels == ['spec_LL', 'spec_RL', 'spec_LP', 'spec_RP']
+    assert st.image(int(st.table.eeg_id.iloc[0])).shape == (4, 128, 256)
+
+
+def test_max_seconds_keeps_the_windows_nearest_the_centre(synth_root, tmp_path, recipe):
+    r = recipe(synth_root)
+    full = prepare(synth_root, tmp_path / 'full')
+    capped = prepare(synth_root, tmp_path / 'capped', max_seconds=60)
+    one = prepare(synth_root, tmp_path / 'one', max_seconds=50)
+    centre = r.centre()
+    for e in full.table.eeg_id:
+        labels = r.windows(e)
+        assert sorted(zip(full.windows(e).spec_s, full.windows(e).start)) == labels           # every label window
+        kept = capped.windows(e)
+        starts = np.append(kept.start, centre.eeg_start[e])
+        assert starts.max() - starts.min() + 10_000 <= 60 * 200                                 # within 60 s of EEG
+        assert set(zip(kept.spec_s, kept.start)) <= set(labels) or len(kept) == 1
+        # what is left out is farther from the centre than everything kept
+        out = [abs(s - centre.eeg_start[e]) for _, s in set(labels) - set(zip(kept.spec_s, kept.start))]
+        assert not out or min(out) >= abs(kept.start - centre.eeg_start[e]).max()
+        assert (one.windows(e).start == centre.eeg_start[e]).all()                           # 50 s: the centre's only
+    assert 0 <= one.nbytes['eeg'] - len(one.table) * 10_000 * 16 * 4 < 1024                   # 50 s of 16 float32 (+ header)
+    assert capped.nbytes['eeg'] < full.nbytes['eeg'] and one.nbytes['mel'] == full.nbytes['mel']
+    with pytest.raises(HMSDataError, match='max_seconds'): prepare(synth_root, tmp_path / 'x', max_seconds=49)
+
+
+def test_margin_stores_room_to_jitter(synth_root, tmp_path):
+    plain, wide = prepare(synth_root, tmp_path / 'plain'), prepare(synth_root, tmp_path / 'wide', margin=10)
+    assert wide.nbytes['eeg'] > plain.nbytes['eeg'] and wide.nbytes['spec'] >= plain.nbytes['spec']
+    n = pd.read_parquet(tmp_path / 'wide' / 'train' / 'index.parquet').set_index('eeg_id')
+    comp = load_competition(synth_root)
+    for e in wide.table.eeg_id[:8]:
+        w, p = wide.windows(e), plain.windows(e)
+        samples = pd.read_parquet(comp.eeg_path(e)).shape[0]
+        assert (w.jitter_lo <= p.jitter_lo).all() and (w.jitter_hi >= p.jitter_hi).all()
+        assert n.eeg_lo[e] == max(0, w.start.min() - 2000) and n.eeg_hi[e] == min(samples, w.start.max() + 12_000)
