@@ -6,14 +6,15 @@ core → competition → signals → learn → experiments, with the faces (cli,
 """
 import importlib
 
-__version__ = '0.2.0'
+from .core.version import __version__
 
 _NAMES = {   # module → the public names it defines (its __all__; a test keeps the two equal)
     'core.constants': ['TARGETS', 'CLASSES', 'EEG_COLUMNS', 'REGIONS', 'CHAINS', 'CHANNELS', 'BIPOLAR', 'EEG_RATE',
                        'EEG_WINDOW', 'SPEC_STEP', 'SPEC_WINDOW', 'SPEC_FREQS', 'SPEC_COLUMNS', 'IMAGE_SHAPE'],
     'core.defaults': ['SEED', 'N_FOLDS', 'BS', 'LR', 'EPOCHS', 'EPOCHS2', 'ARCH'],
     'core.errors': ['HMSDataError', 'show_ids', 'check_unique_ids', 'check_same_ids'],
-    'core.atomic': ['atomic_path'],
+    'core.atomic': ['atomic_path', 'sweep_temp', 'folder_lock', 'file_hash'],
+    'core.version': ['__version__'],
     'competition.io': ['parquet_file', 'read_eeg', 'read_spectrogram', 'read_csv', 'load_competition', 'Competition',
                        'TRAIN_COLUMNS', 'TEST_COLUMNS'],
     'competition.meta': ['eeg_table', 'add_folds', 'EXPERT_VOTES'],
@@ -36,10 +37,12 @@ _NAMES = {   # module → the public names it defines (its __all__; a test keeps
                    'vote_title'],
     'learn.augment': ['flip_perm', 'flip_channels', 'FlipInputs', 'HemisphereFlip', 'stripe_mask', 'TimeMask',
                       'FreqMask', 'SoftMixUp', 'hms_augs'],
-    'learn.learner': ['HMSLearner', 'hms_learner', 'timm_body'],
-    'learn.recipes': ['KeepBestModel', 'fit_best', 'train_fold', 'oof_preds', 'export_learner', 'TrainedFolds',
+    'learn.learner': ['HMSLearner', 'HEAD_ARGS', 'check_weights', 'hms_learner', 'timm_body'],
+    'learn.recipes': ['KeepBestModel', 'fit_best', 'train_fold', 'oof_preds', 'TrainedFolds', 'check_run',
                       'train_folds'],
-    'learn.infer': ['load_learners', 'predict', 'submit'],
+    'learn.runs': ['MANIFEST', 'RunFolder', 'run_exports'],
+    'learn.exports': ['SPEC_FORMAT', 'export_learner', 'load_exported', 'load_learners'],
+    'learn.infer': ['predict', 'submit'],
     'experiments.configs': ['ExperimentConfig', 'ImageConfig', 'EnsembleConfig', 'TabularConfig', 'NaiveConfig',
                             'SPEC_CHANNELS', 'CONFIGS', 'REFERENCES'],
     'experiments.results': ['Result', 'record_result', 'results_markdown', 'write_results', 'RESULT_COLUMNS'],

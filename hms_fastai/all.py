@@ -11,6 +11,7 @@ from .core.atomic import *
 from .core.constants import *
 from .core.defaults import *
 from .core.errors import *
+from .core.version import *
 from .demo import *
 from .experiments.configs import *
 from .experiments.naive import *
@@ -19,10 +20,12 @@ from .experiments.runners import *
 from .experiments.tabular import *
 from .learn.augment import *
 from .learn.data import *
+from .learn.exports import *
 from .learn.infer import *
 from .learn.learner import *
 from .learn.metrics import *
 from .learn.recipes import *
+from .learn.runs import *
 from .signals.eegspec import *
 from .signals.image import *
 from .signals.plots import *

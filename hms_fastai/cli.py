@@ -1,18 +1,94 @@
-"""The `hms-fastai` command: one entry, a subcommand per job; a user's error prints one line and exits 2."""
+"""The `hms-fastai` command: one entry, a subcommand per job; a user's error prints one line and exits 2.
+
+Every argument is checked before any work (ranges by argparse types, paths and models by a check of the whole
+request), so a refused command leaves no file behind.
+"""
 import argparse
+import math
+import os
 import sys
 from pathlib import Path
 
-from .core.constants import CHANNELS
+from .core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, IMAGE_SHAPE
 from .core.defaults import ARCH, BS, EPOCHS, EPOCHS2, LR, N_FOLDS, SEED
 from .core.errors import HMSDataError
 
 __all__ = ['main']
 
+_HALF_CHANNELS = {'all': CHANNELS, 'spec': CHANNELS[:4], 'eeg': CHANNELS[4:]}
+_MIN_DEMO_EEGS = 150           # enough expert eegs for a second stage at batch size 32 (a third of eegs are expert)
+
+
+def _int(low: int):
+    """argparse type: an integer of at least `low`."""
+    def parse(text: str) -> int:
+        try: v = int(text)
+        except ValueError: raise argparse.ArgumentTypeError(f'expected an integer, got {text!r}') from None
+        if v < low: raise argparse.ArgumentTypeError(f'must be at least {low}, got {v}')
+        return v
+    return parse
+
+
+def _float(low: float, high: float = math.inf, open_low: bool = False):
+    """argparse type: a finite number in [low, high] (or (low, high] with `open_low`)."""
+    def parse(text: str) -> float:
+        try: v = float(text)
+        except ValueError: raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
+        if not math.isfinite(v) or v < low or (open_low and v == low) or v > high:
+            raise argparse.ArgumentTypeError(f'must be in {"(" if open_low else "["}{low:g}, {high:g}], got {text}')
+        return v
+    return parse
+
+
+def _parts(text: str) -> tuple:
+    """argparse type: --parts, a comma list of 'spec' and 'eeg'."""
+    parts = tuple(p.strip() for p in text.split(','))
+    if not parts or not set(parts) <= {'spec', 'eeg'}: raise argparse.ArgumentTypeError(f"expected 'spec', 'eeg' or 'spec,eeg', got {text!r}")
+    return parts
+
+
+def _writable_parent(path: Path, name: str):
+    """HMSDataError unless `path` could be created: its nearest existing ancestor is a writable folder."""
+    parent = path.parent
+    while not parent.exists(): parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK): raise HMSDataError(name, f'{path}: {parent} is not a writable folder')
+
+
+def _out_folder(path: Path, name: str = '--out'):
+    """HMSDataError unless `path` is (or can become) a folder."""
+    if path.exists() and not path.is_dir(): raise HMSDataError(name, f'{path} is a file, not a folder')
+    _writable_parent(path, name)
+
+
+def _out_file(path: Path, name: str = '--out'):
+    """HMSDataError unless `path` is (or can become) a file."""
+    if path.is_dir(): raise HMSDataError(name, f'{path} is a folder, not a file')
+    _writable_parent(path, name)
+
+
+def _in_folder(path: Path, name: str):
+    """HMSDataError unless `path` is an existing folder."""
+    if not path.is_dir(): raise HMSDataError(name, f'{path}: no such folder')
+
+
+def _check_model(a, n_in: int):
+    """--arch is a timm model that takes n_in × 128 × 256 images; --pretrained (if given) is a weights file."""
+    import timm
+    import torch
+    if not timm.is_model(a.arch): raise HMSDataError('--arch', f'{a.arch!r} is not a timm model (e.g. resnet34d, efficientnet_b0)')
+    try:
+        with torch.no_grad(): timm.create_model(a.arch, pretrained=False, in_chans=n_in).eval()(torch.zeros(1, n_in, *IMAGE_SHAPE))
+    except Exception as e:
+        raise HMSDataError('--arch', f'{a.arch} cannot take {n_in}×{IMAGE_SHAPE[0]}×{IMAGE_SHAPE[1]} images ({type(e).__name__}: {e})') from None
+    if getattr(a, 'pretrained', 'none').lower() != 'none':
+        from .learn.learner import check_weights
+        check_weights(a.pretrained)
+
 
 def _synth(a):
     """Write a synthetic competition folder."""
     from .competition.synth import make_synthetic
+    _out_folder(a.out)
     out = make_synthetic(a.out, n_eegs=a.n_eegs, n_test=a.n_test, seed=a.seed)
     print(f'wrote synthetic competition data to {out}')
 
@@ -21,7 +97,8 @@ def _score(a):
     """Score a submission against a solution; the score alone on the last line."""
     from .competition.io import read_csv
     from .competition.score import kaggle_score
-    print(f'{kaggle_score(read_csv(a.solution, ["eeg_id"]), read_csv(a.submission, ["eeg_id"])):.6f}')
+    score = kaggle_score(read_csv(a.solution, ['eeg_id']), read_csv(a.submission, ['eeg_id']), names=(a.solution, a.submission))
+    print(f'{score:.6f}')
 
 
 def _check(a):
@@ -31,52 +108,60 @@ def _check(a):
     print(f'{comp.root}: {len(comp.train)} train rows, {comp.train.eeg_id.nunique()} train eegs, {len(comp.test)} test eegs: ok')
 
 
-def _parts(text: str) -> tuple:
-    """Parse --parts: a comma list of 'spec' and 'eeg'."""
-    parts = tuple(p.strip() for p in text.split(','))
-    if not parts or not set(parts) <= {'spec', 'eeg'}: raise argparse.ArgumentTypeError(f"expected 'spec', 'eeg' or 'spec,eeg', got {text!r}")
-    return parts
-
-
 def _prepare(a):
     """Build the signal store of a split."""
     from .signals.prepare import prepare
+    _out_folder(a.cache, '--cache')
     st = prepare(a.data, a.cache, a.split, parts=a.parts, margin=a.margin, max_seconds=a.max_seconds)
     print(f'{st}: ready')
 
 
-_HALF_CHANNELS = {'all': CHANNELS, 'spec': CHANNELS[:4], 'eeg': CHANNELS[4:]}
-
-
 def _train(a):
     """Train one learner per fold, export each, print the OOF scores."""
-    from .competition.meta import add_folds
-    from .learn.recipes import train_folds
-    from .signals.prepare import prepare
     channels = _HALF_CHANNELS[a.channels]
     if a.n_in is not None and a.n_in != len(channels):
         raise HMSDataError('--n-in', f'{a.n_in} channels do not match --channels {a.channels} ({len(channels)})')
-    store = prepare(a.data, a.cache, 'train', parts=('spec', 'eeg') if a.channels == 'all' else (a.channels,),
+    _in_folder(a.data, '--data')
+    _out_folder(a.cache, '--cache')
+    _out_folder(a.out)
+    _check_model(a, len(channels))
+    from .competition.io import load_competition
+    from .competition.meta import add_folds, eeg_table
+    from .learn.recipes import check_run, train_folds
+    from .signals.prepare import prepare
+    comp = load_competition(a.data)
+    table = add_folds(eeg_table(comp.train, comp.root / 'train.csv').sort_values('eeg_id').reset_index(drop=True), a.folds, seed=a.seed)
+    kwargs = dict(arch=a.arch, epochs=a.epochs, epochs2=a.epochs2, bs=a.bs, lr=a.lr, channels=channels, mixup=a.mixup,
+                  windows=a.windows, jitter=a.jitter, bf16=False if a.fp32 else None,
+                  pretrained=False if a.pretrained.lower() == 'none' else a.pretrained)
+    check_run(table, a.out, seed=a.seed, **kwargs)              # another run's folder, or too few expert rows: refused now
+    store = prepare(comp, a.cache, 'train', parts=('spec', 'eeg') if a.channels == 'all' else (a.channels,),
                     margin=a.margin, max_seconds=a.max_seconds)
-    table = add_folds(store.table, a.folds, seed=a.seed)
-    pretrained = False if a.pretrained.lower() == 'none' else a.pretrained
-    trained = train_folds(table, store, a.out, arch=a.arch, epochs=a.epochs, epochs2=a.epochs2, bs=a.bs, lr=a.lr,
-                          pretrained=pretrained, channels=channels, mixup=a.mixup, windows=a.windows, jitter=a.jitter,
-                          bf16=False if a.fp32 else None, seed=a.seed)
+    trained = train_folds(table, store, a.out, seed=a.seed, **kwargs)
     print(f'exported {len(trained.paths)} learners to {a.out}; out-of-fold predictions in {Path(a.out) / "oof.csv"}')
     print(f'OOF KL (all rows):    {trained.scores["kl"]:.4f}')
     print(f'OOF KL (expert rows): {trained.scores["kl_expert"]:.4f}')
 
 
 def _predict(a):
-    """Predict the test set with every exported learner of a folder and write the submission."""
+    """Predict the test set with the exported learners of a run folder and write the submission."""
+    _in_folder(a.data, '--data')
+    _out_folder(a.cache, '--cache')
+    _out_file(a.out)
+    if not a.models.exists(): raise HMSDataError('--models', f'{a.models}: no such folder or file')
     from .learn.infer import submit
-    sub = submit(a.models, a.data, a.cache, a.out, tta=not a.no_tta)
+    sub = submit(a.models, a.data, a.cache, a.out, tta=not a.no_tta, trust_pickle=a.trust_pickle)
     print(f'wrote {a.out}: {len(sub)} rows')
 
 
 def _demo(a):
     """Run the demo end to end and print its score table."""
+    if a.epochs2 and a.n_eegs < _MIN_DEMO_EEGS:
+        raise HMSDataError('--n-eegs', f'{a.n_eegs} eegs have too few expert rows for a second stage: use ≥ {_MIN_DEMO_EEGS} or --epochs2 0')
+    _out_folder(a.out)
+    if (a.out / 'data').exists() and not (a.out / 'data' / 'test_oracle.csv').is_file():
+        raise HMSDataError('--out', f'{a.out / "data"} holds files that are not the demo\'s synthetic data: use another --out')
+    _check_model(a, len(CHANNELS))
     from .demo import run_demo
     run_demo(a.out, n_eegs=a.n_eegs, n_test=a.n_test, arch=a.arch, epochs=a.epochs, epochs2=a.epochs2, windows=a.windows,
              jitter=a.jitter, bf16=False if a.fp32 else None, seed=a.seed)
@@ -84,6 +169,7 @@ def _demo(a):
 
 def _compare(a):
     """Compare two submissions (and score both against a solution); print the report."""
+    if a.plot: _out_file(a.plot, '--plot')
     from .competition.compare import compare_submissions
     c = compare_submissions(a.a_csv, a.b_csv, solution=a.solution, top=a.top)
     print(c.report())
@@ -92,16 +178,28 @@ def _compare(a):
 
 def _experiments(a):
     """Train the named configs on one fold assignment and print the results table."""
+    _in_folder(a.data, '--data')
+    _out_folder(a.cache, '--cache')
+    _out_folder(a.out)
     from .experiments.runners import run_experiments
     run_experiments(a.data, a.cache, a.out, only=a.only, n_folds=a.folds, epochs=a.epochs, epochs2=a.epochs2, bs=a.bs,
                     windows=a.windows, jitter=a.jitter, bf16=False if a.fp32 else None, seed=a.seed)
     print((a.out / 'results.md').read_text(), end='')
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors on one line (and exit code 2, as argparse has)."""
+
+    def error(self, message: str):
+        """Print `prog: error: message` alone and exit 2."""
+        self.exit(2, f'{self.prog}: error: {message}\n')
+
+
 def _store_args(s):
     """What the signal store keeps: jitter room and an EEG cap per eeg."""
-    s.add_argument('--margin', type=float, default=0.0, help='seconds of signal kept beyond the label windows (room for --jitter)')
-    s.add_argument('--max-seconds', type=float, help='at most this much EEG per eeg (≥ 50): the label windows nearest the centre')
+    s.add_argument('--margin', type=_float(0), default=0.0, help='seconds of signal kept beyond the label windows (room for --jitter)')
+    s.add_argument('--max-seconds', type=_float(EEG_WINDOW / EEG_RATE),
+                   help='at most this much EEG per eeg (≥ 50): the label windows nearest the centre')
 
 
 def _window_args(s, override: bool = False):
@@ -109,20 +207,20 @@ def _window_args(s, override: bool = False):
     s.add_argument('--windows', choices=['random', 'centre'],
                    help='training windows: a random label window per eeg each epoch, or the centre one '
                         + ("(default: each config's own)" if override else '(default: random on a GPU, centre on CPU)'))
-    s.add_argument('--jitter', type=float, default=None if override else 0.0, help='move each training window by up to ± S seconds')
+    s.add_argument('--jitter', type=_float(0), default=None if override else 0.0, help='move each training window by up to ± S seconds')
     s.add_argument('--fp32', action='store_true', help='no bf16 autocast and channels_last on CUDA')
 
 
 def _parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    p = argparse.ArgumentParser(prog='hms-fastai', description=__doc__)
-    sub = p.add_subparsers(dest='command', required=True)
+    p = _Parser(prog='hms-fastai', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest='command', required=True, parser_class=_Parser)
 
     s = sub.add_parser('synth', help='write competition-format synthetic data with known true probabilities')
-    s.add_argument('--out', type=Path, required=True, help='folder to write the competition files into')
-    s.add_argument('--n-eegs', type=int, default=200, help='train eeg_ids')
-    s.add_argument('--n-test', type=int, default=50, help='test eeg_ids')
-    s.add_argument('--seed', type=int, default=SEED)
+    s.add_argument('--out', type=Path, required=True, help='folder to write the competition files into (empty, or a previous output)')
+    s.add_argument('--n-eegs', type=_int(1), default=200, help='train eeg_ids')
+    s.add_argument('--n-test', type=_int(1), default=50, help='test eeg_ids')
+    s.add_argument('--seed', type=_int(0), default=SEED)
     s.set_defaults(func=_synth)
 
     s = sub.add_parser('score', help='the competition KL score of a submission')
@@ -137,48 +235,50 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser('prepare', help='read every parquet once into the memory-mapped signal store')
     s.add_argument('--data', type=Path, required=True, help='competition folder (may be read-only)')
-    s.add_argument('--cache', type=Path, required=True, help='writable cache folder')
+    s.add_argument('--cache', type=Path, required=True, help='cache folder (a complete one may be read-only)')
     s.add_argument('--split', choices=['train', 'test'], default='train')
     s.add_argument('--parts', type=_parts, default=('spec', 'eeg'), help="'spec', 'eeg' or 'spec,eeg' (the 4-channel variants need one)")
     _store_args(s)
     s.set_defaults(func=_prepare)
 
-    s = sub.add_parser('train', help='train one learner per fold, export each, print OOF scores')
+    s = sub.add_parser('train', help='train one learner per fold, export each, print OOF scores (resumes a killed run)')
     s.add_argument('--data', type=Path, required=True, help='competition folder')
     s.add_argument('--cache', type=Path, required=True, help='signal store folder (prepared here if needed)')
-    s.add_argument('--out', type=Path, required=True, help='folder for fold{k}.pkl exports and oof.csv')
+    s.add_argument('--out', type=Path, required=True, help='run folder: fold{k} exports, oof.csv, models.json (the same run resumes)')
     s.add_argument('--arch', default=ARCH, help='any timm model name (resnet34d, resnet34, efficientnet_b0, …)')
     s.add_argument('--channels', choices=list(_HALF_CHANNELS), default='all', help='all 8, or the 4 spec / eeg channels')
     s.add_argument('--n-in', type=int, choices=[4, 8], help='input channels (must agree with --channels)')
-    s.add_argument('--epochs', type=int, default=EPOCHS, help='stage 1: epochs on all training rows')
-    s.add_argument('--epochs2', type=int, default=EPOCHS2, help='stage 2: epochs on expert training rows at lr/10 (0: one stage)')
-    s.add_argument('--bs', type=int, default=BS)
-    s.add_argument('--lr', type=float, default=LR, help='one-cycle peak lr (from scratch; ~1e-3 with --pretrained)')
-    s.add_argument('--folds', type=int, default=N_FOLDS, help='patient-grouped folds (≥ 2)')
-    s.add_argument('--mixup', type=float, default=0.0, help='soft-label MixUp alpha (0: off)')
+    s.add_argument('--epochs', type=_int(1), default=EPOCHS, help='stage 1: epochs on all training rows')
+    s.add_argument('--epochs2', type=_int(0), default=EPOCHS2, help='stage 2: epochs on expert training rows at lr/10 (0: one stage)')
+    s.add_argument('--bs', type=_int(2), default=BS)
+    s.add_argument('--lr', type=_float(0, 1, open_low=True), default=LR, help='one-cycle peak lr (from scratch; ~1e-3 with --pretrained)')
+    s.add_argument('--folds', type=_int(2), default=N_FOLDS, help='patient-grouped folds')
+    s.add_argument('--mixup', type=_float(0), default=0.0, help='soft-label MixUp alpha (0: off)')
     s.add_argument('--pretrained', default='none', help="a local timm weights file, or 'none'")
     _window_args(s)
     _store_args(s)
-    s.add_argument('--seed', type=int, default=SEED)
+    s.add_argument('--seed', type=_int(0), default=SEED)
     s.set_defaults(func=_train)
 
     s = sub.add_parser('predict', help='exported learners → TTA ensemble → submission.csv')
     s.add_argument('--data', type=Path, required=True, help='competition folder (test.csv, test_eegs, test_spectrograms)')
     s.add_argument('--cache', type=Path, required=True, help='signal store folder for the test split')
-    s.add_argument('--models', type=Path, required=True, help='folder of exported *.pkl learners (or one file)')
+    s.add_argument('--models', type=Path, required=True, help='a finished train folder (its models.json), or one export (.json)')
     s.add_argument('--out', type=Path, default=Path('submission.csv'))
     s.add_argument('--no-tta', action='store_true', help='skip the hemisphere-flip test-time augmentation')
+    s.add_argument('--trust-pickle', action='store_true', help='load the .pkl exports (unpickling runs their code) instead of '
+                                                                'the weights-only .safetensors + .json')
     s.set_defaults(func=_predict)
 
     s = sub.add_parser('demo', help='synthetic data → prepare → train → TTA submission → score table')
     s.add_argument('--out', type=Path, default=Path('demo'), help='working folder')
-    s.add_argument('--n-eegs', type=int, default=600)
-    s.add_argument('--n-test', type=int, default=150)
+    s.add_argument('--n-eegs', type=_int(20), default=600)
+    s.add_argument('--n-test', type=_int(1), default=150)
     s.add_argument('--arch', default='resnet18d', help='timm model name')
-    s.add_argument('--epochs', type=int, default=EPOCHS, help='stage 1: epochs on all training rows')
-    s.add_argument('--epochs2', type=int, default=EPOCHS2, help='stage 2: epochs on expert training rows (0: one stage)')
+    s.add_argument('--epochs', type=_int(1), default=EPOCHS, help='stage 1: epochs on all training rows')
+    s.add_argument('--epochs2', type=_int(0), default=EPOCHS2, help='stage 2: epochs on expert training rows (0: one stage)')
     _window_args(s)
-    s.add_argument('--seed', type=int, default=SEED)
+    s.add_argument('--seed', type=_int(0), default=SEED)
     s.set_defaults(func=_demo)
 
     s = sub.add_parser('compare', help='compare two submissions: class means, KL both ways, argmax agreement, biggest differences')
@@ -186,7 +286,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('b_csv', metavar='B', type=Path, help='csv: the same eeg_ids (B)')
     s.add_argument('--solution', type=Path, help='csv: eeg_id + the 6 vote columns; adds both scores and per-class contributions')
     s.add_argument('--plot', type=Path, help='write the comparison figure to this PNG')
-    s.add_argument('--top', type=int, default=10, help='how many most-different eeg_ids to list')
+    s.add_argument('--top', type=_int(0), default=10, help='how many most-different eeg_ids to list')
     s.set_defaults(func=_compare)
 
     s = sub.add_parser('experiments', help="the log's systems as named configs on the same folds → results table")
@@ -194,12 +294,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--cache', type=Path, required=True, help='writable cache folder')
     s.add_argument('--out', type=Path, required=True, help='results.csv/.md, and a folder per config')
     s.add_argument('--only', nargs='+', metavar='NAME', help='configs to run (default: all; prior and uniform always)')
-    s.add_argument('--folds', type=int, default=N_FOLDS)
-    s.add_argument('--epochs', type=int, help="every config's (stage-1) epochs (default: each config's own)")
-    s.add_argument('--epochs2', type=int, help="image configs' stage-2 epochs on expert rows (0: one stage)")
-    s.add_argument('--bs', type=int, help="every config's batch size (default: each config's own)")
+    s.add_argument('--folds', type=_int(2), default=N_FOLDS)
+    s.add_argument('--epochs', type=_int(1), help="every config's (stage-1) epochs (default: each config's own)")
+    s.add_argument('--epochs2', type=_int(0), help="image configs' stage-2 epochs on expert rows (0: one stage)")
+    s.add_argument('--bs', type=_int(2), help="every config's batch size (default: each config's own)")
     _window_args(s, override=True)
-    s.add_argument('--seed', type=int, default=SEED)
+    s.add_argument('--seed', type=_int(0), default=SEED)
     s.set_defaults(func=_experiments)
     return p
 

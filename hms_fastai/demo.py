@@ -14,7 +14,8 @@ from .competition.synth import make_synthetic
 from .core.constants import TARGETS
 from .core.defaults import BS, EPOCHS, EPOCHS2, LR, SEED
 from .learn.infer import submit
-from .learn.recipes import export_learner, oof_preds, train_fold
+from .learn.exports import export_learner
+from .learn.recipes import oof_preds, train_fold
 from .signals.prepare import prepare
 
 __all__ = ['run_demo', 'score_table']
@@ -47,7 +48,7 @@ def run_demo(out, n_eegs: int = 600, n_test: int = 150, arch: str = 'resnet18d',
     val = oof_scores(table, oof_preds(learn))
     _step(f'{arch} trained {epochs} epochs on folds 1-4 ({learn.dls.train.windows} windows), then {epochs2} on their expert rows: '
           f'fold-0 KL {val["kl"]:.4f} (expert rows {val["kl_expert"]:.4f})', t0)
-    model = export_learner(learn, out / 'models' / f'{arch}.pkl')
+    model = export_learner(learn, out / 'models' / f'{arch}.pkl')       # its weights-only form: no pickle is loaded
     ids = comp.test.eeg_id
     subs = {'uniform 1/6': write_submission(ids, uniform_probs(len(ids)), out / 'sub_uniform.csv', ids),
             'train prior': write_submission(ids, prior_probs(table, len(ids)), out / 'sub_prior.csv', ids),

@@ -83,6 +83,7 @@ def read_csv(path, columns: list) -> pd.DataFrame:
         raise HMSDataError(path, f'not a readable csv ({e})') from None
     missing = [c for c in columns if c not in df.columns]
     if missing: raise HMSDataError(path, f'missing column(s) {missing}')
+    if df.empty: raise HMSDataError(path, 'no rows')
     for c in columns:
         if c in _ID_COLUMNS and not pd.api.types.is_integer_dtype(df[c]):
             raise HMSDataError(path, f'column {c!r} must hold integer ids, found dtype {df[c].dtype}')

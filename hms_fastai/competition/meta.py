@@ -10,9 +10,22 @@ __all__ = ['eeg_table', 'add_folds', 'EXPERT_VOTES']
 EXPERT_VOTES = 10
 
 
+_OFFSETS = ['eeg_label_offset_seconds', 'spectrogram_label_offset_seconds']
+
+
+def _check_labels(train: pd.DataFrame, where):
+    """HMSDataError naming the eeg_ids with missing or negative votes or offsets."""
+    for cols, what in ((TARGETS, 'votes'), ([c for c in _OFFSETS if c in train], 'label offsets')):
+        v = train[cols].to_numpy(np.float64)
+        for bad, how in ((np.isnan(v), 'missing (NaN)'), (v < 0, 'negative')):
+            ids = train.eeg_id[bad.any(axis=1)]
+            if len(ids): raise HMSDataError(where, f'eeg_id(s) {show_ids(sorted(set(ids)))} have {how} {what}')
+
+
 def eeg_table(train: pd.DataFrame, where='train.csv') -> pd.DataFrame:
     """One row per eeg_id: offsets' min/max, patient, vote fractions (summed, normalised), total_votes, expert."""
     if not set(TARGETS) <= set(train.columns): return _test_eeg_table(train)
+    _check_labels(train, where)
     sub_votes = train[TARGETS].sum(axis=1)
     zero = train.loc[sub_votes == 0, 'eeg_id']
     if len(zero): raise HMSDataError(where, f'eeg_id(s) {show_ids(sorted(set(zero)))} have rows whose votes sum to 0')

@@ -53,16 +53,17 @@ def check_probabilities(v: pd.DataFrame, name: str):
     if off.any(): raise HMSDataError(name, f'rows do not add to one for eeg_id(s) {show_ids(v.index[off])}')
 
 
-def kaggle_score(solution: pd.DataFrame, submission: pd.DataFrame) -> float:
-    """Mean over eeg_ids of KL(solution‖submission), exactly as the competition grades it."""
-    y, p = target_table(solution, 'solution'), target_table(submission, 'submission')
-    check_same_ids(y.index, p.index, 'submission', 'the solution')
+def kaggle_score(solution: pd.DataFrame, submission: pd.DataFrame, names=('solution', 'submission')) -> float:
+    """Mean over eeg_ids of KL(solution‖submission), exactly as the competition grades it (`names`: for errors)."""
+    sol_name, sub_name = names
+    y, p = target_table(solution, sol_name), target_table(submission, sub_name)
+    check_same_ids(y.index, p.index, sub_name, sol_name)
     if (y.to_numpy() < 0).any() or not np.isfinite(y.to_numpy()).all():
-        raise HMSDataError('solution', 'votes must be finite and non-negative')
+        raise HMSDataError(sol_name, 'votes must be finite and non-negative')
     totals = y.sum(axis=1)
-    if (totals == 0).any(): raise HMSDataError('solution', f'eeg_id(s) {show_ids(y.index[totals == 0])} have no votes')
+    if (totals == 0).any(): raise HMSDataError(sol_name, f'eeg_id(s) {show_ids(y.index[totals == 0])} have no votes')
     y = y.div(totals, axis=0)
-    check_probabilities(p, 'submission')
+    check_probabilities(p, sub_name)
     return float(kl_rows(y.to_numpy(), p.loc[y.index].to_numpy()).mean())
 
 

@@ -260,6 +260,8 @@ def make_synthetic(out, n_eegs: int = 200, n_test: int = 50, seed: int = 0) -> P
     if seed < 0: raise HMSDataError('make_synthetic', f'seed must be ≥ 0, got {seed}')
     out = Path(out)
     if out.exists() and not out.is_dir(): raise HMSDataError(out, 'exists and is not a folder')
+    if out.is_dir() and any(out.iterdir()) and not (out / 'test_oracle.csv').is_file():   # only synth writes that file
+        raise HMSDataError(out, 'holds files that are not a previous synthetic output: use an empty or new folder')
     rng = np.random.default_rng([seed, 2])
     recs, eegs, rows = _train_layout(rng, n_eegs)
     t_recs, t_eegs = _test_layout(rng, n_test)

@@ -19,7 +19,8 @@ from ..core.defaults import N_FOLDS, SEED
 from ..core.errors import HMSDataError
 from ..learn.data import hms_test_dl
 from ..learn.infer import predict
-from ..learn.recipes import TrainedFolds, export_learner, train_folds
+from ..learn.exports import export_learner
+from ..learn.recipes import TrainedFolds, train_folds
 from ..signals.prepare import prepare
 from ..signals.store import PARTS
 from .configs import CONFIGS, REFERENCES, EnsembleConfig, ExperimentConfig, ImageConfig, NaiveConfig, TabularConfig

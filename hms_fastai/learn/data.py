@@ -54,10 +54,10 @@ class EEGRef(int):
 class HMSImage(Transform):
     """Eeg-level table row → its EEGRef in `store`; an EEGRef decodes to its centre-window image (e.g. for `show_at`)."""
 
-    def __init__(self, store):
+    def __init__(self, store=None, channels: list[str] | None = None):
         super().__init__()
-        store_attr()
-        self.channels = list(store.channels)
+        store_attr('store')
+        self.channels = list(store.channels if store is not None else channels)
 
     def encodes(self, row) -> EEGRef:
         """The row's place in the store (HMSDataError if its eeg_id is not there)."""
@@ -177,14 +177,15 @@ def hms_dls(table: pd.DataFrame, store, fold: int = 0, bs: int = BS, channels: l
                              pin_memory=pin, **kwargs)
 
 
-@delegates(TfmdDL.new)
+@delegates(TfmdDL)
 def hms_test_dl(dls: DataLoaders, table: pd.DataFrame, store, bs: int | None = None, **kwargs) -> TfmdDL:
     """Inputs-only DataLoader of eeg-level `table` read from `store` (e.g. the test split) with `dls`'s channels."""
     # dls.test_dl(table) reads the dls's own (training) store; a loaded learner predicts the test split through this.
     store = _place(store.with_channels(dl_channels(dls)), None)
     store.rows(table['eeg_id'])
     ds = Datasets(table.reset_index(drop=True), [[HMSImage(store)]], split_idx=1)
-    return dls.valid.new(ds, bs=bs or dls.valid.bs, shuffle=False, drop_last=False, **kwargs)
+    return HMSDataLoader(ds, bs=bs or dls.valid.bs, after_batch=[AssembleImages()], device=dls.device,
+                         **{'num_workers': 0, **kwargs})
 
 
 @dispatch

@@ -3,8 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from fastai.learner import Learner, load_learner
+from fastai.learner import Learner
 
 from ..competition.io import load_competition
 from ..competition.meta import eeg_table
@@ -15,22 +14,9 @@ from ..core.errors import HMSDataError
 from ..signals.prepare import prepare
 from ..signals.store import PARTS
 from .data import dl_channels, hms_test_dl
+from .exports import load_learners
 
-__all__ = ['load_learners', 'predict', 'submit']
-
-
-def load_learners(models) -> list[Learner]:
-    """Exported learners from paths, a folder of `*.pkl`, or Learner objects (kept as they are), on GPU if there is one."""
-    if isinstance(models, (str, Path)) and Path(models).is_dir():
-        folder, models = models, sorted(Path(models).glob('*.pkl'))
-        if not models: raise HMSDataError(folder, 'no exported learners (*.pkl) in this folder')
-    elif isinstance(models, (str, Path, Learner)): models = [models]
-    out = []
-    for m in models:
-        if isinstance(m, Learner): out.append(m); continue
-        if not Path(m).is_file(): raise HMSDataError(m, 'exported learner not found')
-        out.append(load_learner(m, cpu=not torch.cuda.is_available()))
-    return out
+__all__ = ['predict', 'submit']
 
 
 def _ensemble_weights(weights, n: int) -> np.ndarray:
@@ -47,9 +33,10 @@ def _parts(learners: list[Learner]) -> tuple:
     return tuple(p for p in PARTS if p in need)
 
 
-def predict(models, data_root, cache_dir, tta: bool = True, weights=None, bs: int | None = None) -> pd.DataFrame:
+def predict(models, data_root, cache_dir, tta: bool = True, weights=None, bs: int | None = None,
+            trust_pickle: bool = False) -> pd.DataFrame:
     """Test-set probabilities (eeg_id + TARGETS, test.csv order): each learner with identity+flip TTA, weighted mean."""
-    learners = load_learners(models)
+    learners = load_learners(models, trust_pickle)
     w = _ensemble_weights(weights, len(learners))
     comp = load_competition(data_root, train=False)
     store = prepare(comp, cache_dir, 'test', parts=_parts(learners))     # only the halves the learners read
@@ -61,7 +48,8 @@ def predict(models, data_root, cache_dir, tta: bool = True, weights=None, bs: in
     return target_frame(table.eeg_id, probs)
 
 
-def submit(models, data_root, cache_dir, out='submission.csv', tta: bool = True, weights=None) -> pd.DataFrame:
+def submit(models, data_root, cache_dir, out='submission.csv', tta: bool = True, weights=None,
+           trust_pickle: bool = False) -> pd.DataFrame:
     """`predict`, then write a validated submission (test.csv's eeg_ids, in its order) to `out` atomically."""
-    preds = predict(models, data_root, cache_dir, tta=tta, weights=weights)
+    preds = predict(models, data_root, cache_dir, tta=tta, weights=weights, trust_pickle=trust_pickle)
     return write_submission(preds.eeg_id, preds[TARGETS].to_numpy(), out)

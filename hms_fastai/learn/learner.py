@@ -9,6 +9,7 @@ from fastai.learner import Learner
 from fastai.torch_core import set_seed
 from fastai.vision.learner import vision_learner
 from fastcore.meta import delegates
+from safetensors import safe_open
 
 from ..core.constants import TARGETS
 from ..core.defaults import ARCH, LR
@@ -17,15 +18,32 @@ from .augment import FlipInputs
 from .data import dl_channels
 from .metrics import KLDivLossFlat, kl_metrics
 
-__all__ = ['HMSLearner', 'hms_learner', 'timm_body']
+__all__ = ['HMSLearner', 'HEAD_ARGS', 'check_weights', 'hms_learner', 'timm_body']
+
+HEAD_ARGS = ('concat_pool', 'pool', 'lin_ftrs', 'ps', 'first_bn', 'bn_final', 'lin_first', 'y_range')   # shape the model
+
+
+def check_weights(path) -> Path:
+    """`path` as a local weights file: a state dict of tensors in .safetensors or torch's format, read without running code."""
+    path = Path(path)
+    if not path.is_file(): raise HMSDataError(path, 'no such weights file (expected a timm state dict, .pth or .safetensors)')
+    try:
+        if path.suffix == '.safetensors':
+            with safe_open(str(path), 'pt') as f: keys = list(f.keys())
+        else:
+            state = torch.load(path, map_location='cpu', weights_only=True)
+            state = state.get('state_dict', state.get('model', state)) if isinstance(state, dict) else state
+            keys = [k for k, v in state.items() if torch.is_tensor(v)] if isinstance(state, dict) else []
+    except Exception as e:
+        raise HMSDataError(path, f'not a weights file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""})') from None
+    if not keys: raise HMSDataError(path, 'holds no tensors: not a model state dict')
+    return path
 
 
 def _weights_kwargs(pretrained) -> dict:
     """timm arguments that load a local weights file (a path) instead of downloading (True)."""
     if isinstance(pretrained, bool): return {}
-    path = Path(pretrained)
-    if not path.is_file(): raise HMSDataError(path, 'no such weights file (expected a timm state dict, .pth or .safetensors)')
-    return {'pretrained_cfg_overlay': {'file': str(path)}}
+    return {'pretrained_cfg_overlay': {'file': str(check_weights(pretrained))}}
 
 
 class HMSLearner(Learner):
@@ -54,6 +72,8 @@ def hms_learner(dls, arch: str = ARCH, n_in: int | None = None, pretrained: bool
                            normalize=False, loss_func=KLDivLossFlat(), metrics=kl_metrics() if metrics is None else metrics,
                            cbs=cbs, lr=lr, **_weights_kwargs(pretrained), **kwargs)
     learn.__class__ = HMSLearner       # vision_learner builds a plain Learner; only `tta` differs
+    learn.hms_spec = {'kind': 'image', 'arch': arch, 'n_in': n_in or len(dl_channels(dls)), 'n_out': len(TARGETS),
+                      'head': {k: v for k, v in kwargs.items() if k in HEAD_ARGS}}     # what rebuilds the model (exports)
     if bf16 is None: bf16 = torch.device(dls.device or 'cpu').type == 'cuda'
     if bf16: learn.to_channelslast(amp_mode='bf16')
     return learn

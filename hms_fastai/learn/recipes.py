@@ -1,4 +1,5 @@
 """Training recipes: one fold (stage 1 on all rows, then optionally stage 2 on expert rows), k folds with OOF and exports."""
+import hashlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,9 +18,11 @@ from ..core.defaults import ARCH, BS, EPOCHS, EPOCHS2, LR, N_FOLDS, SEED
 from ..core.errors import HMSDataError
 from .augment import hms_augs
 from .data import hms_dls
+from .exports import export_learner, load_exported
 from .learner import hms_learner
+from .runs import RunFolder
 
-__all__ = ['KeepBestModel', 'fit_best', 'train_fold', 'oof_preds', 'export_learner', 'TrainedFolds', 'train_folds']
+__all__ = ['KeepBestModel', 'fit_best', 'train_fold', 'oof_preds', 'TrainedFolds', 'check_run', 'train_folds']
 
 
 class KeepBestModel(TrackerCallback):
@@ -92,31 +95,49 @@ def oof_preds(learn: Learner) -> pd.DataFrame:
     return target_frame(items['eeg_id'], probs.numpy(), items['fold'])
 
 
-def export_learner(learn: Learner, path) -> Path:
-    """`learn.export` to `path` atomically (a killed export leaves no half-written file)."""
-    with atomic_path(Path(path)) as tmp: learn.export(tmp)
-    return Path(path)
-
-
 class TrainedFolds(NamedTuple):
-    """What `train_folds` made: exported learners, OOF predictions (eeg_id, fold, TARGETS), their scores, parameters per model."""
+    """What `train_folds` made: exports (weights-only .json), OOF predictions (eeg_id, fold, TARGETS), scores, parameters."""
     paths: list
     oof: pd.DataFrame
     scores: dict
     params: int
 
 
+def _run_record(table: pd.DataFrame, folds: list, seed, kwargs: dict) -> dict:
+    """What identifies a run for its folder: the rows and their folds, the seed and every training argument."""
+    rows = hashlib.sha256(table[['eeg_id', 'fold']].to_numpy(np.int64).tobytes()).hexdigest()[:16]
+    return {'rows_and_folds': rows, 'folds': folds, 'seed': seed, **kwargs}
+
+
+def check_run(table: pd.DataFrame, out_dir, folds=None, seed: int | None = SEED, **kwargs) -> RunFolder:
+    """The run folder `out_dir` opened for this run (HMSDataError for another run's, or a fold short of expert rows)."""
+    folds = sorted(set(table['fold'])) if folds is None else [int(k) for k in folds]
+    if kwargs.get('epochs2', EPOCHS2):
+        for k in folds: _expert_stage(table, k, kwargs.get('bs', BS))      # every fold's second stage, before any training
+    return RunFolder.begin(out_dir, _run_record(table, folds, seed, kwargs), folds)
+
+
 @delegates(train_fold)
 def train_folds(table: pd.DataFrame, store, out_dir, folds=None, n_folds: int = N_FOLDS, seed: int | None = SEED,
                 **kwargs) -> TrainedFolds:
-    """`train_fold` for each fold (of `table.fold`, else add_folds(n_folds)): export out_dir/fold{k}.pkl, write oof.csv."""
-    out_dir = Path(out_dir)
+    """`train_fold` for each fold (of `table.fold`, else add_folds(n_folds)) into out_dir (a run folder: resumable)."""
+    # out_dir/fold{k}.pkl (+ .safetensors/.json weights-only) and fold{k}_oof.csv per fold, oof.csv and models.json
+    # last. Started again after a kill, the same run keeps its finished folds; a folder of another run is refused.
     if 'fold' not in table.columns: table = add_folds(table, n_folds, seed=SEED if seed is None else seed)
-    paths, oofs = [], []
-    for k in sorted(set(table['fold'])) if folds is None else folds:
-        learn = train_fold(table, store, fold=k, seed=seed, **kwargs)
-        oofs.append(oof_preds(learn))
-        paths.append(export_learner(learn, out_dir / f'fold{k}.pkl'))
+    run = check_run(table, out_dir, folds, seed, **kwargs)
+    folds = run.manifest['folds']
+    paths, oofs, learn = [], [], None
+    for k in folds:
+        path, oof_path = run.folder / f'fold{k}.json', run.folder / f'fold{k}_oof.csv'
+        if k not in run.done:
+            learn = train_fold(table, store, fold=k, seed=seed, **kwargs)
+            with atomic_path(oof_path) as tmp: oof_preds(learn).to_csv(tmp, index=False)
+            path = export_learner(learn, path)
+            run.record(k, [p for p in (path.with_suffix('.pkl'), path.with_suffix('.safetensors'), path, oof_path) if p.exists()])
+        paths.append(path)
+        oofs.append(pd.read_csv(oof_path))
     oof = pd.concat(oofs, ignore_index=True)
-    with atomic_path(out_dir / 'oof.csv', '.csv') as tmp: oof.to_csv(tmp, index=False)
-    return TrainedFolds(paths, oof, oof_scores(table, oof), total_params(learn.model)[0])
+    with atomic_path(run.folder / 'oof.csv') as tmp: oof.to_csv(tmp, index=False)
+    run.finish([run.folder / 'oof.csv'])
+    model = learn.model if learn is not None else load_exported(paths[0]).model
+    return TrainedFolds(paths, oof, oof_scores(table, oof), total_params(model)[0])

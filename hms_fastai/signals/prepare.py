@@ -1,7 +1,10 @@
 """Building the signal cache: `prepare` reads every parquet of a split once, in parallel, into memory-mapped chunks."""
 import hashlib
+import io
 import json
 import math
+import os
+from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,7 +16,7 @@ from fastprogress.fastprogress import progress_bar
 
 from ..competition.io import Competition, load_competition, parquet_file, read_eeg, read_spectrogram
 from ..competition.meta import eeg_table
-from ..core.atomic import atomic_path
+from ..core.atomic import atomic_path, folder_lock, sweep_temp
 from ..core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, IMAGE_SHAPE, REGIONS, SPEC_COLUMNS, SPEC_STEP, SPEC_WINDOW
 from ..core.errors import HMSDataError
 from .eegspec import bipolar, bipolar_mels
@@ -43,20 +46,29 @@ def _key(*parts) -> str:
     return hashlib.sha1(json.dumps([FORMAT, *parts], default=str).encode()).hexdigest()[:16]
 
 
-def _check_manifest(cache: Path, root: Path):
-    """Refuse a cache built from another data root or in another format; start a new one if empty."""
+def _writable(folder: Path) -> bool:
+    """Whether `folder` can be written (or, when it does not exist yet, created)."""
+    while not folder.exists(): folder = folder.parent
+    return os.access(folder, os.W_OK)
+
+
+def _check_manifest(cache: Path, root: Path, writable: bool) -> dict | None:
+    """Refuse another root's, another format's or a non-cache folder; return the manifest a new cache needs (None: has one)."""
     mf = cache / 'manifest.json'
     want = {'format': FORMAT, 'data_root': str(root.resolve())}
     if mf.exists():
-        have = json.loads(mf.read_text())
+        try: have = json.loads(mf.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise HMSDataError(mf, f'not a readable cache manifest ({type(e).__name__}): delete the cache or use another --cache') from None
         if have.get('format') != FORMAT:
             raise HMSDataError(cache, f"cache format {have.get('format')} is not the current {FORMAT}: delete it or use another --cache")
         if have.get('data_root') != want['data_root']:
             raise HMSDataError(cache, f"cache was built from {have.get('data_root')}, not {want['data_root']}: use another --cache")
-        return
-    if cache.exists() and any(cache.iterdir()): raise HMSDataError(cache, 'not an hms_fastai cache (no manifest.json) and not empty')
-    cache.mkdir(parents=True, exist_ok=True)
-    with atomic_path(mf) as tmp: tmp.write_text(json.dumps(want))
+        return None
+    if cache.exists() and any(f.name != '.lock' and not f.name.endswith(('.tmp', '.tmp.json')) for f in cache.iterdir()):
+        raise HMSDataError(cache, 'not an hms_fastai cache (no manifest.json) and not empty')
+    if not writable: raise HMSDataError(cache, 'is not an hms_fastai cache and cannot be written')
+    return want
 
 
 def _save_npy(path: Path, a: np.ndarray):
@@ -64,9 +76,24 @@ def _save_npy(path: Path, a: np.ndarray):
     with atomic_path(path, '.npy') as tmp: np.save(tmp, a)
 
 
-def _save_parquet(path: Path, df: pd.DataFrame):
-    """Write a table atomically as parquet."""
-    with atomic_path(path, '.parquet') as tmp: df.to_parquet(tmp, index=False)
+def _save_parquet(path: Path, df: pd.DataFrame, writable: bool = True):
+    """Write a table atomically as parquet, unless the file already holds exactly these bytes (read-only caches stay so)."""
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    if path.is_file() and path.read_bytes() == buf.getvalue(): return
+    if not writable: raise HMSDataError(path.parent, f'is read-only and its {path.name} is missing or out of date: prepare it where it can be written')
+    with atomic_path(path, '.parquet') as tmp: tmp.write_bytes(buf.getvalue())
+
+
+def _reusable(paths, index: Path, writable: bool, sizes: list[str]) -> bool:
+    """Whether a chunk's files are there whole (the sizes its index recorded); HMSDataError if not and read-only."""
+    ok = index.is_file() and all(p.is_file() for p in paths)
+    if ok:
+        recorded = pd.read_parquet(index, columns=sizes).iloc[0]
+        ok = all(p.stat().st_size == recorded[c] for p, c in zip(paths, sizes))
+    if not ok and not writable:
+        raise HMSDataError(index.parent, f'is read-only and {paths[0].name} is missing or truncated: prepare it where it can be written')
+    return ok
 
 
 def _windows(comp, table: pd.DataFrame, split: str, max_seconds: float | None) -> pd.DataFrame:
@@ -126,10 +153,11 @@ def _build_spec_chunk(comp, split: str, part: pd.DataFrame, path: Path, pool) ->
     parts = list(pool.map(one, part.itertuples()))
     _save_npy(path, np.concatenate([p for p, _ in parts]).astype(np.float32))
     n = np.array([len(p) for p, _ in parts])
-    return part.assign(n=n, offset=np.cumsum(n) - n, file_rows=[k for _, k in parts])
+    return part.assign(n=n, offset=np.cumsum(n) - n, file_rows=[k for _, k in parts], spec_bytes=path.stat().st_size)
 
 
-def _prepare_specs(comp, cache: Path, table: pd.DataFrame, windows: pd.DataFrame, split: str, margin: float, pool) -> pd.DataFrame:
+def _prepare_specs(comp, cache: Path, table: pd.DataFrame, windows: pd.DataFrame, split: str, margin: float, pool,
+                   writable: bool) -> pd.DataFrame:
     """Build (or reuse) the spectrogram chunks; per eeg_id where its spectrogram's rows lie (see Store)."""
     ranges = _spec_ranges(table, windows, margin).sort_values('spectrogram_id').reset_index(drop=True)
     index = []
@@ -138,9 +166,9 @@ def _prepare_specs(comp, cache: Path, table: pd.DataFrame, windows: pd.DataFrame
         key = _key('spec', split, [[int(r.spectrogram_id), int(r.lo), int(r.hi), _stamp(comp.spec_path(r.spectrogram_id, split))]
                                    for r in part.itertuples()])
         path, ipath = cache / split / f'spec_{key}.npy', cache / split / f'spec_{key}.parquet'
-        if not (path.exists() and ipath.exists()): _save_parquet(ipath, _build_spec_chunk(comp, split, part, path, pool))
+        if not _reusable([path], ipath, writable, ['spec_bytes']): _save_parquet(ipath, _build_spec_chunk(comp, split, part, path, pool))
         index.append(pd.read_parquet(ipath).assign(spec_file=path.name))
-    s = pd.concat(index, ignore_index=True)
+    s = pd.concat(index, ignore_index=True).drop(columns='spec_bytes')
     s = s.assign(spec_base=s.offset - s.lo, spec_stop=s.offset + s.n, spec_lo=s.lo, spec_hi=s.lo + s.n, spec_rows=s.file_rows)
     cols = ['spec_file', 'spec_base', 'spec_stop', 'spec_lo', 'spec_hi', 'spec_rows']
     return table[['eeg_id', 'spectrogram_id']].merge(s[['spectrogram_id', *cols]], on='spectrogram_id')[['eeg_id', *cols]]
@@ -173,11 +201,12 @@ def _build_eeg_chunk(comp, split: str, part: pd.DataFrame, starts: dict, margin:
     _save_npy(paths[0], diffs)
     _save_npy(paths[1], mels)
     return pd.DataFrame({'eeg_id': part.eeg_id.to_numpy(), 'eeg_base': offset - np.array([lo for _, lo in spans]),
-                         'eeg_lo': [lo for _, lo in spans], 'eeg_hi': [lo + k for (_, lo), k in zip(spans, n)]})
+                         'eeg_lo': [lo for _, lo in spans], 'eeg_hi': [lo + k for (_, lo), k in zip(spans, n)],
+                         'eeg_bytes': paths[0].stat().st_size, 'mel_bytes': paths[1].stat().st_size})
 
 
 def _prepare_eegs(comp, cache: Path, table: pd.DataFrame, windows: pd.DataFrame, split: str, margin: float, pool,
-                  device) -> pd.DataFrame:
+                  device, writable: bool) -> pd.DataFrame:
     """Build (or reuse) the EEG chunks; per eeg_id where its bipolar samples and centre mels lie (see Store)."""
     centre = dict(zip(table.eeg_id, table.centre_start))
     starts = {e: np.append(g.to_numpy(), centre[e]) for e, g in windows.groupby('eeg_id').start}
@@ -187,9 +216,10 @@ def _prepare_eegs(comp, cache: Path, table: pd.DataFrame, windows: pd.DataFrame,
         key = _key('eeg', split, margin, [[int(r.eeg_id), starts[r.eeg_id].tolist(), _stamp(comp.eeg_path(r.eeg_id, split))]
                                           for r in part.itertuples()])
         paths = cache / split / f'eeg_{key}.npy', cache / split / f'mel_{key}.npy', cache / split / f'eeg_{key}.parquet'
-        if not all(p.exists() for p in paths):
+        if not _reusable(paths[:2], paths[2], writable, ['eeg_bytes', 'mel_bytes']):
             _save_parquet(paths[2], _build_eeg_chunk(comp, split, part, starts, margin, paths[:2], pool, device))
-        index.append(pd.read_parquet(paths[2]).assign(eeg_file=paths[0].name, mel_file=paths[1].name, mel_pos=np.arange(len(part))))
+        chunk = pd.read_parquet(paths[2]).drop(columns=['eeg_bytes', 'mel_bytes'])
+        index.append(chunk.assign(eeg_file=paths[0].name, mel_file=paths[1].name, mel_pos=np.arange(len(part))))
     return pd.concat(index, ignore_index=True)
 
 
@@ -217,30 +247,38 @@ def prepare(data, cache_dir, split: str = 'train', parts=PARTS, margin: float = 
     if max_seconds is not None and max_seconds < EEG_WINDOW / EEG_RATE:
         raise HMSDataError('max_seconds', f'must be at least {EEG_WINDOW / EEG_RATE:g} (one window), got {max_seconds:g}')
     root, cache = comp.root, Path(cache_dir)
-    _check_manifest(cache, root)
-    (cache / split).mkdir(exist_ok=True)
     table = eeg_table(comp.train if split == 'train' else comp.test, root / f'{split}.csv').sort_values('eeg_id').reset_index(drop=True)
     table = _centres(comp, table, split)
-    windows = _windows(comp, table, split, max_seconds)
-    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    index = table[['eeg_id']]
-    with ThreadPoolExecutor(num_cpus()) as pool:  # pyarrow releases the GIL
-        if 'spec' in parts: index = index.merge(_prepare_specs(comp, cache, table, windows, split, margin, pool), on='eeg_id')
-        if 'eeg' in parts: index = index.merge(_prepare_eegs(comp, cache, table, windows, split, margin, pool, device), on='eeg_id')
-    windows = _jitter_bounds(windows, index)
-    counts = windows.groupby('eeg_id', sort=False).size()
-    table = table.merge(index, on='eeg_id').assign(win_count=counts.loc[table.eeg_id].to_numpy())
-    table['win_first'] = np.cumsum(table.win_count) - table.win_count
-    _save_parquet(cache / split / 'windows.parquet', windows)
-    _save_parquet(cache / split / 'index.parquet', table)
-    _remove_stale(cache / split, table, parts)
+    windows = _windows(comp, table, split, max_seconds)        # every check of the data before the cache is touched
+    writable = _writable(cache)
+    new = _check_manifest(cache, root, writable)
+    with folder_lock(cache) if writable else nullcontext():      # concurrent prepares of one cache take turns
+        if new and not (cache / 'manifest.json').exists():
+            sweep_temp(cache)                                     # what a prepare killed before its manifest left
+            with atomic_path(cache / 'manifest.json') as tmp: tmp.write_text(json.dumps(new))
+        if writable: (cache / split).mkdir(exist_ok=True)
+        device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+        index = table[['eeg_id']]
+        with ThreadPoolExecutor(num_cpus()) as pool:  # pyarrow releases the GIL
+            if 'spec' in parts:
+                index = index.merge(_prepare_specs(comp, cache, table, windows, split, margin, pool, writable), on='eeg_id')
+            if 'eeg' in parts:
+                index = index.merge(_prepare_eegs(comp, cache, table, windows, split, margin, pool, device, writable), on='eeg_id')
+        windows = _jitter_bounds(windows, index)
+        counts = windows.groupby('eeg_id', sort=False).size()
+        table = table.merge(index, on='eeg_id').assign(win_count=counts.loc[table.eeg_id].to_numpy())
+        table['win_first'] = np.cumsum(table.win_count) - table.win_count
+        _save_parquet(cache / split / 'windows.parquet', windows, writable)
+        _save_parquet(cache / split / 'index.parquet', table, writable)
+        if writable: _remove_stale(cache / split, table, parts)
     return Store.open(cache, split, [c for c in CHANNELS if c.split('_')[0] in parts])
 
 
 def _remove_stale(folder: Path, table: pd.DataFrame, parts):
-    """Delete the prepared parts' chunk files that the new index no longer refers to, and leftover temp files."""
+    """Delete the prepared parts' chunk files that the new index no longer refers to, and killed writers' temp files."""
     keep = {f for c in ('spec_file', 'eeg_file', 'mel_file') for f in table.get(c, [])}
     keep |= {f.replace('.npy', '.parquet') for f in keep}
     prefixes = tuple(p for part in parts for p in {'spec': ['spec_'], 'eeg': ['eeg_', 'mel_']}[part])
     for f in folder.iterdir():
-        if (f.name.startswith(prefixes) and f.name not in keep) or f.name.endswith(('.tmp.npy', '.tmp.parquet')): f.unlink()
+        if f.name.startswith(prefixes) and f.name not in keep: f.unlink()
+    sweep_temp(folder)

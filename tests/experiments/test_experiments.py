@@ -24,7 +24,7 @@ from hms_fastai.experiments.results import RESULT_COLUMNS
 from hms_fastai.experiments.runners import run_experiments
 from hms_fastai.experiments.tabular import FEATURE_WINDOWS, spec_feature_names, spec_features, tabular_cv, tabular_fold, window_features
 from hms_fastai.learn.data import hms_test_dl
-from hms_fastai.learn.infer import load_learners
+from hms_fastai.learn.exports import load_learners
 from hms_fastai.learn.learner import timm_body
 from hms_fastai.signals.prepare import prepare
 
@@ -104,7 +104,7 @@ def test_ensemble_oof_is_the_mean_of_its_members(run):
 
 def test_naive_control_writes_vocab_columns(run, synth_root):
     _, out, cache = run
-    learn = load_learners(out / 'naive_fastai_resnet34' / 'fold0.pkl')[0]
+    learn = load_learners(out / 'naive_fastai_resnet34' / 'fold0.pkl', trust_pickle=True)[0]   # a pickle only
     assert list(learn.dls.vocab) == VOCAB and isinstance(learn.loss_func, CrossEntropyLossFlat)
     assert not timm_body(learn).conv_stem.weight.requires_grad                     # the random body stayed frozen
     test = prepare(synth_root, cache, 'test')

@@ -81,7 +81,8 @@ def test_committed_clean_and_without_logic(name):
 def test_train_notebook_on_synthetic_data_exports_fold_learners(trained):
     cwd, nb = trained
     models = cwd / 'hms_models'
-    assert sorted(p.name for p in models.iterdir()) == ['fold0.pkl', 'fold1.pkl', 'oof.csv']
+    assert sorted(p.name for p in models.iterdir()) == sorted(['models.json', 'oof.csv', *(f'fold{k}{x}' for k in range(2)
+                                                                for x in ('.pkl', '.json', '.safetensors', '_oof.csv'))])
     assert (cwd / 'synthetic' / 'train.csv').is_file() and (cwd / 'cache' / 'train' / 'index.parquet').is_file()
     oof = pd.read_csv(models / 'oof.csv')
     assert len(oof) == TINY['N_EEGS'] and sorted(oof.fold.unique()) == [0, 1]
@@ -97,7 +98,7 @@ def test_submission_notebook_on_the_exported_learners(trained, tmp_path):
                  CACHE=str(tmp_path / 'cache'), OUT=str(tmp_path / 'sub.csv'), WEIGHTS=[1, 3])
     sub = check_submission(tmp_path / 'sub.csv', root)
     # each fold learner alone, with the same deterministic TTA, then the weighted mean computed here
-    fold0, fold1 = (predict([models / f'fold{k}.pkl'], root, tmp_path / 'cache')[TARGETS].to_numpy() for k in (0, 1))
+    fold0, fold1 = (predict([models / f'fold{k}.json'], root, tmp_path / 'cache')[TARGETS].to_numpy() for k in (0, 1))
     want = (fold0 + 3 * fold1) / 4
     np.testing.assert_allclose(sub[TARGETS].to_numpy(), want / want.sum(1, keepdims=True), atol=1e-6)
     assert not np.allclose(fold0, fold1, atol=1e-4)             # the weights change the result

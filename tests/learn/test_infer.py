@@ -12,7 +12,8 @@ from hms_fastai.competition.score import kaggle_score
 from hms_fastai.core.constants import EEG_WINDOW, SPEC_COLUMNS, TARGETS
 from hms_fastai.core.errors import HMSDataError
 from hms_fastai.learn.data import hms_dls, hms_test_dl
-from hms_fastai.learn.infer import load_learners, predict, submit
+from hms_fastai.learn.exports import export_learner, load_learners
+from hms_fastai.learn.infer import predict, submit
 from hms_fastai.learn.learner import hms_learner
 from hms_fastai.signals.eegspec import eeg_image
 from hms_fastai.signals.image import spec_image
@@ -29,8 +30,7 @@ def exported(fastai_data, tmp_path_factory):
     for seed in (0, 1):
         learn = hms_learner(hms_dls(table, train, fold=0, bs=8, seed=seed), TINY, seed=seed)
         with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(2, 1e-2)
-        learn.export(out / f'fold{seed}.pkl')
-        paths.append(out / f'fold{seed}.pkl')
+        paths.append(export_learner(learn, out / f'fold{seed}.pkl'))       # → fold{seed}.json, the weights-only form
     return paths
 
 
@@ -58,8 +58,9 @@ def test_tta_is_the_mean_of_plain_and_mirrored_images(exported, fastai_data):
 
 
 def test_load_learners_refusals(tmp_path):
-    with pytest.raises(HMSDataError, match=f'{tmp_path}: no exported learners'): load_learners(tmp_path)
-    with pytest.raises(HMSDataError, match='exported learner not found'): load_learners(tmp_path / 'x.pkl')
+    with pytest.raises(HMSDataError, match=f'{tmp_path}: no models.json: not the folder of a finished'): load_learners(tmp_path)
+    with pytest.raises(HMSDataError, match='exported learner not found'): load_learners(tmp_path / 'x.json')
+    with pytest.raises(HMSDataError, match='a pickle runs code when loaded'): load_learners(tmp_path / 'x.pkl')
 
 
 def test_predict_orders_by_test_csv_and_ensembles(exported, synth_root, tmp_path):

@@ -70,16 +70,17 @@ def test_train_folds_exports_and_scores_out_of_fold(fastai_data, tmp_path, epoch
     train, _, table = fastai_data
     paths, oof, scores, params = train_folds(table.drop(columns='fold'), train, tmp_path, n_folds=3, epochs=1,
                                              **{**TINY, 'bs': 4, 'epochs2': epochs2})
-    assert paths == [tmp_path / f'fold{k}.pkl' for k in range(3)] and all(p.stat().st_size > 0 for p in paths)
+    assert paths == [tmp_path / f'fold{k}.json' for k in range(3)] and all(p.stat().st_size > 0 for p in paths)
     assert sorted(oof.eeg_id) == sorted(table.eeg_id) and list(oof.columns) == ['eeg_id', 'fold', *TARGETS]
-    assert params == sum(p.numel() for p in load_learner(paths[0]).model.parameters())
+    assert params == sum(p.numel() for p in load_learner(paths[0].with_suffix('.pkl')).model.parameters())
     np.testing.assert_allclose(oof[TARGETS].sum(axis=1), 1, rtol=1e-5)
     truth = table.set_index('eeg_id').loc[oof.eeg_id]
     assert scores['kl'] == pytest.approx(_mean_kl(truth[TARGETS].to_numpy(), oof[TARGETS].to_numpy()), rel=1e-9)
     e = truth.expert.to_numpy()
     assert scores['kl_expert'] == pytest.approx(_mean_kl(truth[TARGETS].to_numpy()[e], oof[TARGETS].to_numpy()[e]), rel=1e-9)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / 'oof.csv'), oof, check_dtype=False)
-    assert sorted(f.name for f in tmp_path.iterdir()) == ['fold0.pkl', 'fold1.pkl', 'fold2.pkl', 'oof.csv']
+    assert sorted(f.name for f in tmp_path.iterdir()) == sorted(['models.json', 'oof.csv', *(f'fold{k}{x}' for k in range(3)
+                                                                   for x in ('.pkl', '.json', '.safetensors', '_oof.csv'))])
 
 
 def test_oof_scores_by_hand():

@@ -1,0 +1,102 @@
+"""Exported learners: fastai's pickle, and a weights-only form (safetensors + a JSON spec) that loads without unpickling."""
+import json
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import torch
+from fastai.data.core import DataLoaders, Datasets
+from fastai.learner import Learner, load_learner
+from fastai.torch_core import default_device
+from fastai.vision.learner import create_timm_model
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..core.atomic import atomic_path, file_hash
+from ..core.errors import HMSDataError
+from ..core.version import __version__
+from .data import HMSDataLoader, HMSImage, dl_channels
+from .learner import HMSLearner
+from .metrics import KLDivLossFlat
+from .runs import run_exports
+
+__all__ = ['SPEC_FORMAT', 'export_learner', 'load_exported', 'load_learners']
+
+SPEC_FORMAT = 1                  # bump when the JSON spec changes meaning
+
+
+def export_learner(learn: Learner, path) -> Path:
+    """`learn.export` to `path` (.pkl) and, for an hms_learner, the weights-only .safetensors + .json (the path returned)."""
+    path = Path(path).with_suffix('.pkl')
+    with atomic_path(path) as tmp: learn.export(tmp)
+    spec = getattr(learn, 'hms_spec', None)
+    if spec is None: return path                         # e.g. the naive control: its pickle only
+    weights = path.with_suffix('.safetensors')
+    with atomic_path(weights, '.safetensors') as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in learn.model.state_dict().items()}, str(tmp))
+    spec = {'format': SPEC_FORMAT, 'package': __version__, **spec, 'channels': dl_channels(learn.dls),
+            'weights': weights.name, 'sha256': file_hash(weights)}
+    with atomic_path(path.with_suffix('.json'), '.json') as tmp: tmp.write_text(json.dumps(spec, indent=1))
+    return path.with_suffix('.json')
+
+
+def _read_spec(path: Path) -> dict:
+    """A weights-only export's spec, checked (HMSDataError naming the file and what is wrong)."""
+    try: spec = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise HMSDataError(path, f'not a readable export spec ({type(e).__name__}: {e})') from None
+    need = ['format', 'kind', 'arch', 'n_in', 'n_out', 'head', 'channels', 'weights', 'sha256']
+    if not isinstance(spec, dict) or [k for k in need if k not in spec]:
+        raise HMSDataError(path, f'not an hms_fastai export spec: needs {need}')
+    if spec['format'] != SPEC_FORMAT: raise HMSDataError(path, f"export format {spec['format']} is not the current {SPEC_FORMAT}")
+    if spec['kind'] != 'image': raise HMSDataError(path, f"unknown kind of learner {spec['kind']!r}")
+    return spec
+
+
+def _weights(path: Path, spec: dict) -> dict:
+    """The spec's tensors, read without running any code (HMSDataError if missing, altered or truncated)."""
+    weights = path.with_name(spec['weights'])
+    if not weights.is_file(): raise HMSDataError(weights, f'the weights of {path.name} are missing')
+    if file_hash(weights) != spec['sha256']: raise HMSDataError(weights, f'its bytes do not match {path.name} (altered or truncated)')
+    try: return load_file(str(weights))
+    except (SafetensorError, OSError) as e: raise HMSDataError(weights, f'not a readable safetensors file ({e})') from None
+
+
+def _inference_dls(channels: list[str], device) -> DataLoaders:
+    """Empty DataLoaders that carry what inference needs of them: the channels, the batch size, the device."""
+    none = pd.DataFrame({'eeg_id': pd.Series([], dtype='int64')})
+    dls = [HMSDataLoader(Datasets(none, [[HMSImage(channels=channels)]], split_idx=i, do_setup=False), bs=64, num_workers=0,
+                         do_setup=False)
+           for i in (0, 1)]
+    return DataLoaders(*dls, device=device)
+
+
+def load_exported(path, trust_pickle: bool = False, cpu: bool | None = None) -> Learner:
+    """One exported learner: a weights-only .json (safe); a .pkl only with `trust_pickle` (unpickling runs its code)."""
+    path, cpu = Path(path), (not torch.cuda.is_available()) if cpu is None else cpu
+    if path.suffix == '.pkl':
+        if not trust_pickle:
+            raise HMSDataError(path, f'a pickle runs code when loaded: load {path.with_suffix(".json").name} (weights only), '
+                                     f'or trust it (trust_pickle=True, --trust-pickle)')
+        if not path.is_file(): raise HMSDataError(path, 'exported learner not found')
+        with warnings.catch_warnings():              # the user has said they trust it: fastai's warning says nothing new
+            warnings.filterwarnings('ignore', message='load_learner` uses Python')
+            try: return load_learner(path, cpu=cpu)
+            except Exception as e: raise HMSDataError(path, f'not a loadable fastai export ({type(e).__name__}: {e})') from None
+    if not path.is_file(): raise HMSDataError(path, 'exported learner not found')
+    spec = _read_spec(path)
+    model, _ = create_timm_model(spec['arch'], spec['n_out'], pretrained=False, n_in=spec['n_in'], **spec['head'])
+    try: model.load_state_dict(_weights(path, spec))
+    except RuntimeError as e:
+        raise HMSDataError(path, f'its tensors do not fit {spec["arch"]} with n_in={spec["n_in"]}: {str(e).splitlines()[0]}') from None
+    device = torch.device('cpu') if cpu else default_device()
+    learn = HMSLearner(_inference_dls(spec['channels'], device), model.to(device).eval(), loss_func=KLDivLossFlat(), metrics=[])
+    learn.hms_spec = {k: spec[k] for k in ('kind', 'arch', 'n_in', 'n_out', 'head')}
+    return learn
+
+
+def load_learners(models, trust_pickle: bool = False) -> list[Learner]:
+    """Learners from export paths (.json, or .pkl with `trust_pickle`), a finished training folder, or Learner objects."""
+    if isinstance(models, (str, Path)) and Path(models).is_dir(): models = run_exports(models, trust_pickle)
+    elif isinstance(models, (str, Path, Learner)): models = [models]
+    return [m if isinstance(m, Learner) else load_exported(m, trust_pickle) for m in models]
