@@ -112,3 +112,58 @@ def test_margin_stores_room_to_jitter(synth_root, tmp_path):
         samples = pd.read_parquet(comp.eeg_path(e)).shape[0]
         assert (w.jitter_lo <= p.jitter_lo).all() and (w.jitter_hi >= p.jitter_hi).all()
         assert n.eeg_lo[e] == max(0, w.start.min() - 2000) and n.eeg_hi[e] == min(samples, w.start.max() + 12_000)
+
+
+def test_two_concurrent_prepares_of_one_cache_both_succeed(synth_root, tmp_path):
+    import subprocess, sys
+    code = 'import sys; from hms_fastai.signals.prepare import prepare; print(chr(10) + str(len(prepare(sys.argv[1], sys.argv[2], "train"))))'
+    procs = [subprocess.Popen([sys.executable, '-c', code, str(synth_root), str(tmp_path / 'cache')], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e[-1500:] for _, e in outs]
+    assert [o.strip().splitlines()[-1] for o, _ in outs] == ['24', '24']
+    assert not [p for p in (tmp_path / 'cache').rglob('*') if '.tmp' in p.name]
+
+
+def test_a_complete_cache_opens_read_only(synth_root, tmp_path, monkeypatch):
+    from hms_fastai.learn.data import hms_dls
+    from hms_fastai.learn.exports import export_learner
+    from hms_fastai.learn.infer import predict
+    from hms_fastai.learn.learner import hms_learner
+    from hms_fastai.competition.meta import add_folds
+    cache = tmp_path / 'cache'
+    train, test = prepare(synth_root, cache, 'train'), prepare(synth_root, cache, 'test')
+    learn = hms_learner(hms_dls(add_folds(train.table, 3), train, bs=8), 'test_efficientnet')
+    model = export_learner(learn, tmp_path / 'm.pkl')
+    before = _snapshot(cache)
+    for f in [cache, *cache.rglob('*')]: f.chmod(0o555 if f.is_dir() else 0o444)
+    try:
+        assert len(prepare(synth_root, cache, 'test')) == 6                  # nothing to write: opens
+        preds = predict([model], synth_root, cache)
+        assert len(preds) == 6 and _snapshot(cache) == before
+        monkeypatch.setattr(prepare_mod, '_writable', lambda folder: False)   # as a read-only mount (root ignores chmod)
+        assert len(prepare(synth_root, cache, 'test')) == 6 and _snapshot(cache) == before
+        with pytest.raises(HMSDataError, match='test: is read-only and (spec|eeg)_.* is missing or truncated'):
+            prepare(synth_root, cache, 'test', margin=3)                      # a different store would need writing
+    finally:
+        for f in [cache, *cache.rglob('*')]: f.chmod(0o755 if f.is_dir() else 0o644)
+
+
+def test_a_truncated_chunk_is_rebuilt(synth_root, tmp_path):
+    st = prepare(synth_root, tmp_path, 'train')
+    want = st.images(st.table.eeg_id[:3])
+    chunk = next((tmp_path / 'train').glob('eeg_*.npy'))
+    data = chunk.read_bytes()
+    chunk.write_bytes(data[:len(data) // 3])
+    again = prepare(synth_root, tmp_path, 'train')
+    assert chunk.stat().st_size == len(data)
+    np.testing.assert_array_equal(again.images(again.table.eeg_id[:3]), want)
+
+
+def test_a_prepare_killed_before_its_manifest_recovers(synth_root, tmp_path):
+    cache = tmp_path / 'cache'
+    cache.mkdir()
+    (cache / '.lock').touch()
+    (cache / '.manifest.json.999999.tmp').write_text('{"form')                 # a dead writer's half-written manifest
+    st = prepare(synth_root, cache, 'test')
+    assert len(st) == 6 and not list(cache.glob('.*.tmp'))
