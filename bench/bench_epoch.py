@@ -22,6 +22,7 @@ OLD = '2ad0770'          # the last commit with the per-item path (one precomput
 def worker(data: str, cache: str, arch: str, bs: int, epochs: int, windows: str | None):
     """In a fresh process: prepare (cached), one warm-up epoch, then `epochs` timed ones; print their seconds as JSON."""
     import torch
+
     from hms_fastai.competition.meta import add_folds
     from hms_fastai.learn.data import hms_dls
     from hms_fastai.learn.learner import hms_learner
@@ -31,13 +32,14 @@ def worker(data: str, cache: str, arch: str, bs: int, epochs: int, windows: str 
     table = add_folds(store.table, 5, seed=0)
     kw = {} if windows is None else {'windows': windows}
     learn = hms_learner(hms_dls(table, store, fold=0, bs=bs, seed=0, **kw), arch, seed=0)
-    times = []
+    times, cpu = [], []
     for _ in range(epochs + 1):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
     import hms_fastai
-    print('\nRESULT', json.dumps({'times': times[1:], 'train': int((table.fold != 0).sum()), 'valid': int((table.fold == 0).sum()),
+    print('\nRESULT', json.dumps({'times': times[1:], 'cpu': cpu[1:], 'train': int((table.fold != 0).sum()), 'valid': int((table.fold == 0).sum()),
                       'src': str(Path(hms_fastai.__file__).parents[1])}))
 
 
@@ -62,23 +64,25 @@ def main(args):
             from hms_fastai.competition.synth import make_synthetic
             data = make_synthetic(d / 'data', n_eegs=args.n_eegs, n_test=4, seed=0)
             variants = {'old': (d / 'old', None)} | {f'new {w}': (REPO, w) for w in args.windows}
-            times = {k: [] for k in variants}
+            times, cpu = {k: [] for k in variants}, {k: [] for k in variants}
             for rep in range(args.reps):                  # alternate: the machine's drift hits every variant alike
                 for name, (src, windows) in variants.items():
                     out = _run(src, args, windows, data, d / 'caches' / name.replace(' ', '_'))
                     times[name] += out['times']
+                    cpu[name] += out['cpu']
                     print(f'rep {rep}: {name}: {np.round(out["times"], 2).tolist()}', flush=True)
         finally:
             subprocess.run(['git', '-C', str(REPO), 'worktree', 'remove', '--force', str(d / 'old')], capture_output=True)
     print(f'\n{args.arch}, bs {args.bs}, {out["train"]} train + {out["valid"]} valid images per epoch, '
           f'{args.reps} processes × {args.epochs} timed epochs each after a warm-up epoch, 2 CPU threads:')
-    old = np.array(times['old'])
-    print(f'  old (per-item, precomputed images; {args.old}): median {np.median(old):.2f} s')
-    for name in variants:
-        if name == 'old': continue
-        new = np.array(times[name])
-        print(f'  {name}: median {np.median(new):.2f} s; new/old {np.median(new) / np.median(old):.3f} '
-              f'(median of paired ratios {np.median(new / old):.3f})')
+    for label, t in (('wall', times), ('CPU (both threads; less moved by other jobs)', cpu)):
+        old = np.array(t['old'])
+        print(f'  {label}: old (per-item, precomputed images; {args.old}) median {np.median(old):.2f} s')
+        for name in variants:
+            if name == 'old': continue
+            new = np.array(t[name])
+            print(f'    {name}: median {np.median(new):.2f} s; new/old {np.median(new) / np.median(old):.3f} '
+                  f'(median of paired ratios {np.median(new / old):.3f})')
 
 
 if __name__ == '__main__':

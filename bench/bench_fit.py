@@ -12,6 +12,7 @@ import torch
 def _loader(store, table, bs: int, train: bool):
     """A plain torch DataLoader of (image, votes) batches read from the store."""
     from torch.utils.data import DataLoader
+
     from hms_fastai.core.constants import TARGETS
     ids, ys = table.eeg_id.to_numpy(), torch.tensor(table[TARGETS].to_numpy(np.float32))
     return DataLoader(list(range(len(ids))), batch_size=bs, shuffle=train, drop_last=train,

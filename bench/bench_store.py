@@ -28,8 +28,8 @@ def _prepare_child(data, cache, q):
 
 def _naive_images(comp, rows, centre):
     """The seed's way without a cache: open both parquet files of each row and compute its image."""
-    from hms_fastai.core.constants import SPEC_COLUMNS
     from hms_fastai.competition.io import read_eeg, read_spectrogram
+    from hms_fastai.core.constants import SPEC_COLUMNS
     from hms_fastai.signals.eegspec import eeg_image
     from hms_fastai.signals.image import image_channels, spec_image
     out = []
@@ -52,6 +52,7 @@ def _per_image_ms(fn, n: int, reps: int = 5) -> float:
 
 def main(n_eegs: int, bs: int, work: Path):
     import torch
+
     from hms_fastai.competition.io import load_competition
     from hms_fastai.competition.synth import make_synthetic
     from hms_fastai.signals.image import assemble
@@ -73,7 +74,7 @@ def main(n_eegs: int, bs: int, work: Path):
     n, rows = len(store), len(comp.train)
     spans = comp.train.groupby('eeg_id').eeg_label_offset_seconds.agg(lambda s: s.max() - s.min())
     per = {k: v / n for k, v in store.nbytes.items()}
-    print(f'bytes per eeg: ' + ', '.join(f'{k} {v / 1e3:,.0f} kB' for k, v in per.items())
+    print('bytes per eeg: ' + ', '.join(f'{k} {v / 1e3:,.0f} kB' for k, v in per.items())
           + f'; {rows / n:.2f} label rows per eeg, their EEG offsets span {spans.mean():.1f} s on average')
     eeg_s = per['eeg'] / (16 * 4 * 200)                       # stored seconds of 16 float32 differences per eeg
     print(f'  stored EEG per eeg: {eeg_s:.1f} s = the labels\' span + 50 s; the full competition: {REAL_EEGS:,} eegs, '

@@ -1,5 +1,6 @@
 """Every public name at once, as `fastai.vision.all` does: `from hms_fastai.all import *`."""
 from .competition.baselines import *
+from .competition.blend import *
 from .competition.check import *
 from .competition.compare import *
 from .competition.io import *
@@ -20,10 +21,13 @@ from .experiments.runners import *
 from .experiments.tabular import *
 from .learn.augment import *
 from .learn.data import *
+from .learn.distributed import *
 from .learn.exports import *
 from .learn.infer import *
+from .learn.launch import *
 from .learn.learner import *
 from .learn.metrics import *
+from .learn.raw import *
 from .learn.recipes import *
 from .learn.runs import *
 from .signals.eegspec import *
@@ -31,3 +35,4 @@ from .signals.image import *
 from .signals.plots import *
 from .signals.prepare import *
 from .signals.store import *
+from .wheelhouse import *

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from .core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, IMAGE_SHAPE
+from .core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, IMAGE_SHAPE, TARGETS
 from .core.defaults import ARCH, BS, EPOCHS, EPOCHS2, LR, N_FOLDS, SEED
 from .core.errors import HMSDataError
 
@@ -72,7 +72,13 @@ def _in_folder(path: Path, name: str):
 
 
 def _check_model(a, n_in: int):
-    """--arch is a timm model that takes n_in × 128 × 256 images; --pretrained (if given) is a weights file."""
+    """--arch is a timm model that takes n_in × 128 × 256 images (or a raw-EEG body); --pretrained is a weights file."""
+    if getattr(a, 'kind', 'image') == 'signal':
+        from .learn.raw import RAW_ARCHS
+        if a.arch not in RAW_ARCHS: raise HMSDataError('--arch', f'{a.arch!r} is not a raw-EEG body: one of {list(RAW_ARCHS)}')
+        if a.pretrained.lower() != 'none' or a.channels != 'all':
+            raise HMSDataError('--kind', 'a raw-EEG learner reads all 16 chains and has no pretrained weights')
+        return
     import timm
     import torch
     if not timm.is_model(a.arch): raise HMSDataError('--arch', f'{a.arch!r} is not a timm model (e.g. resnet34d, efficientnet_b0)')
@@ -118,6 +124,7 @@ def _prepare(a):
 
 def _train(a):
     """Train one learner per fold, export each, print the OOF scores."""
+    a.arch = a.arch or (ARCH if a.kind == 'image' else 'xresnet1d18')
     channels = _HALF_CHANNELS[a.channels]
     if a.n_in is not None and a.n_in != len(channels):
         raise HMSDataError('--n-in', f'{a.n_in} channels do not match --channels {a.channels} ({len(channels)})')
@@ -131,27 +138,73 @@ def _train(a):
     from .signals.prepare import prepare
     comp = load_competition(a.data)
     table = add_folds(eeg_table(comp.train, comp.root / 'train.csv').sort_values('eeg_id').reset_index(drop=True), a.folds, seed=a.seed)
-    kwargs = dict(arch=a.arch, epochs=a.epochs, epochs2=a.epochs2, bs=a.bs, lr=a.lr, channels=channels, mixup=a.mixup,
-                  windows=a.windows, jitter=a.jitter, bf16=False if a.fp32 else None,
-                  pretrained=False if a.pretrained.lower() == 'none' else a.pretrained)
-    check_run(table, a.out, seed=a.seed, **kwargs)              # another run's folder, or too few expert rows: refused now
-    store = prepare(comp, a.cache, 'train', parts=('spec', 'eeg') if a.channels == 'all' else (a.channels,),
-                    margin=a.margin, max_seconds=a.max_seconds)
-    trained = train_folds(table, store, a.out, seed=a.seed, **kwargs)
+    kwargs = dict(kind=a.kind, arch=a.arch, epochs=a.epochs, epochs2=a.epochs2, bs=a.bs, lr=a.lr, mixup=a.mixup,
+                  windows=a.windows, jitter=a.jitter, vote_weight=a.vote_weight, bf16=False if a.fp32 else None)
+    if a.kind == 'image': kwargs |= dict(channels=channels, pretrained=False if a.pretrained.lower() == 'none' else a.pretrained)
+    pseudo = None if a.pseudo is None else {'from': a.pseudo, 'below': a.pseudo_below, 'keep': a.pseudo_keep}
+    if pseudo and not (a.pseudo / 'models.json').is_file(): raise HMSDataError('--pseudo', f'{a.pseudo}: not a finished train folder')
+    check_run(table, a.out, seed=a.seed, **kwargs, **({'pseudo': pseudo} if pseudo else {}))   # another run's folder: refused now
+    parts = ('eeg',) if a.kind == 'signal' else ('spec', 'eeg') if a.channels == 'all' else (a.channels,)
+    if pseudo: parts = ('spec', 'eeg')                          # the first round's learners read the store too
+    store_kwargs = dict(margin=a.margin, max_seconds=a.max_seconds)
+    if a.processes > 1: trained = _train_distributed(a, table, parts, store_kwargs, pseudo, kwargs)
+    else: trained = train_folds(table, prepare(comp, a.cache, 'train', parts=parts, **store_kwargs), a.out, seed=a.seed,
+                                pseudo=pseudo, **kwargs)
     print(f'exported {len(trained.paths)} learners to {a.out}; out-of-fold predictions in {Path(a.out) / "oof.csv"}')
     print(f'OOF KL (all rows):    {trained.scores["kl"]:.4f}')
     print(f'OOF KL (expert rows): {trained.scores["kl_expert"]:.4f}')
 
 
+def _train_distributed(a, table, parts, store_kwargs: dict, pseudo, kwargs: dict):
+    """`train` on a.processes processes (nothing touches CUDA here: the workers do); the run folder's results."""
+    import importlib.util
+    if importlib.util.find_spec('accelerate') is None: raise HMSDataError('--processes', 'needs accelerate: pip install accelerate')
+    import pandas as pd
+
+    from .competition.score import oof_scores
+    from .learn.launch import train_folds_distributed
+    from .learn.recipes import TrainedFolds
+    train_folds_distributed(a.data, a.cache, a.out, a.processes, n_folds=a.folds, seed=a.seed, parts=parts,
+                            store_kwargs=store_kwargs, pseudo=pseudo, **kwargs)
+    oof = pd.read_csv(a.out / 'oof.csv')
+    return TrainedFolds(sorted(a.out.glob('fold*.json')), oof, oof_scores(table, oof), 0)
+
+
 def _predict(a):
-    """Predict the test set with the exported learners of a run folder and write the submission."""
+    """Predict the test set with the exported learners of run folders (blended or equal) and write the submission."""
     _in_folder(a.data, '--data')
     _out_folder(a.cache, '--cache')
     _out_file(a.out)
-    if not a.models.exists(): raise HMSDataError('--models', f'{a.models}: no such folder or file')
+    missing = [str(m) for m in a.models if not m.exists()]
+    if missing: raise HMSDataError('--models', f'{", ".join(missing)}: no such folder or file')
+    if a.weights is not None and not a.weights.is_file(): raise HMSDataError('--weights', f'{a.weights}: no such file')
     from .learn.infer import submit
-    sub = submit(a.models, a.data, a.cache, a.out, tta=not a.no_tta, trust_pickle=a.trust_pickle)
+    sub = submit(a.models, a.data, a.cache, a.out, tta=not a.no_tta, weights=a.weights, trust_pickle=a.trust_pickle)
     print(f'wrote {a.out}: {len(sub)} rows')
+
+
+def _blend(a):
+    """Fit ensemble weights on the OOF predictions of run folders; write them and print the OOF KLs."""
+    _out_file(a.out)
+    from .competition.blend import fit_blend, write_blend
+    from .competition.io import load_competition, read_csv
+    from .competition.meta import eeg_table
+    comp = load_competition(a.data, check_files=False)
+    oofs = {str(p.parent): read_csv(p, ['eeg_id', 'fold', *TARGETS]) for p in a.oof}
+    if len(oofs) != len(a.oof): raise HMSDataError('OOF', 'two OOF files in one run folder: give one oof.csv per run')
+    blend = fit_blend(oofs, eeg_table(comp.train, comp.root / 'train.csv'), a.on)
+    write_blend(blend, a.out)
+    for name, w in blend.weights.items(): print(f'{w:.4f}  {name}')
+    print(f'OOF KL on {a.on} rows: fitted {blend.kl:.4f}, held out (fold by fold) {blend.kl_heldout:.4f}, equal weights {blend.kl_equal:.4f}')
+
+
+def _wheelhouse(a):
+    """Collect the offline wheels: the package's and its dependencies' bar torch/torchvision."""
+    _out_folder(a.out)
+    from .wheelhouse import build_wheelhouse
+    wheels = build_wheelhouse(a.out, a.source)
+    print(f'wrote {len(wheels)} wheels ({sum(w.stat().st_size for w in wheels) / 1e6:.0f} MB) to {a.out}; on Kaggle, offline: '
+          f'pip install --no-index --find-links {a.out} hms_fastai')
 
 
 def _demo(a):
@@ -245,7 +298,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--data', type=Path, required=True, help='competition folder')
     s.add_argument('--cache', type=Path, required=True, help='signal store folder (prepared here if needed)')
     s.add_argument('--out', type=Path, required=True, help='run folder: fold{k} exports, oof.csv, models.json (the same run resumes)')
-    s.add_argument('--arch', default=ARCH, help='any timm model name (resnet34d, resnet34, efficientnet_b0, …)')
+    s.add_argument('--kind', choices=['image', 'signal'], default='image', help='the 8-channel image, or the raw EEG chains')
+    s.add_argument('--arch', help=f'a timm model for images (default {ARCH}), or xresnet1d18|34|50 for raw EEG (default 18)')
     s.add_argument('--channels', choices=list(_HALF_CHANNELS), default='all', help='all 8, or the 4 spec / eeg channels')
     s.add_argument('--n-in', type=int, choices=[4, 8], help='input channels (must agree with --channels)')
     s.add_argument('--epochs', type=_int(1), default=EPOCHS, help='stage 1: epochs on all training rows')
@@ -255,6 +309,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--folds', type=_int(2), default=N_FOLDS, help='patient-grouped folds')
     s.add_argument('--mixup', type=_float(0), default=0.0, help='soft-label MixUp alpha (0: off)')
     s.add_argument('--pretrained', default='none', help="a local timm weights file, or 'none'")
+    s.add_argument('--vote-weight', action='store_true', help="stage 1 weighs each row's loss by its votes / 20")
+    s.add_argument('--processes', type=_int(1), default=1, help='train on N processes (GPUs, or CPUs) through accelerate')
+    s.add_argument('--pseudo', type=Path, help="a first round's train folder: a second round on its pseudo-labels")
+    s.add_argument('--pseudo-below', type=_int(1), default=10, help='rows with fewer votes are pseudo-labelled')
+    s.add_argument('--pseudo-keep', type=_float(0, 1), default=0.1, help='share of their own votes they keep')
     _window_args(s)
     _store_args(s)
     s.add_argument('--seed', type=_int(0), default=SEED)
@@ -263,12 +322,25 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser('predict', help='exported learners → TTA ensemble → submission.csv')
     s.add_argument('--data', type=Path, required=True, help='competition folder (test.csv, test_eegs, test_spectrograms)')
     s.add_argument('--cache', type=Path, required=True, help='signal store folder for the test split')
-    s.add_argument('--models', type=Path, required=True, help='a finished train folder (its models.json), or one export (.json)')
+    s.add_argument('--models', type=Path, nargs='+', required=True, help='finished train folders (their models.json), or exports (.json)')
+    s.add_argument('--weights', type=Path, help='a blend file (hms-fastai blend) weighing the --models folders (default: equal)')
     s.add_argument('--out', type=Path, default=Path('submission.csv'))
     s.add_argument('--no-tta', action='store_true', help='skip the hemisphere-flip test-time augmentation')
     s.add_argument('--trust-pickle', action='store_true', help='load the .pkl exports (unpickling runs their code) instead of '
                                                                 'the weights-only .safetensors + .json')
     s.set_defaults(func=_predict)
+
+    s = sub.add_parser('wheelhouse', help="wheels of the package and its dependencies (not torch/torchvision) for an offline install")
+    s.add_argument('--out', type=Path, required=True, help='folder for the wheels (upload it as a Kaggle dataset)')
+    s.add_argument('--source', type=Path, help="the package's source checkout (default: the one this package runs from)")
+    s.set_defaults(func=_wheelhouse)
+
+    s = sub.add_parser('blend', help='fit ensemble weights on out-of-fold predictions (non-negative, sum 1), with a held-out check')
+    s.add_argument('oof', metavar='OOF', type=Path, nargs='+', help="runs' oof.csv files (a run folder each)")
+    s.add_argument('--data', type=Path, required=True, help='competition folder (train.csv: the votes)')
+    s.add_argument('--out', type=Path, required=True, help='blend file (JSON) for predict --weights')
+    s.add_argument('--on', choices=['expert', 'all'], default='expert', help='fit on expert rows (like the test) or all')
+    s.set_defaults(func=_blend)
 
     s = sub.add_parser('demo', help='synthetic data → prepare → train → TTA submission → score table')
     s.add_argument('--out', type=Path, default=Path('demo'), help='working folder')

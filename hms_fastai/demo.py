@@ -13,8 +13,8 @@ from .competition.submission import write_submission
 from .competition.synth import make_synthetic
 from .core.constants import TARGETS
 from .core.defaults import BS, EPOCHS, EPOCHS2, LR, SEED
-from .learn.infer import submit
 from .learn.exports import export_learner
+from .learn.infer import submit
 from .learn.recipes import oof_preds, train_fold
 from .signals.prepare import prepare
 

@@ -80,7 +80,7 @@ class Recipe:
 
     def image(self, eeg_id, spec_s: float, eeg_start: int) -> np.ndarray:
         """The (8, 128, 256) image of the window whose crop starts at `spec_s` s and whose EEG starts at sample `eeg_start`."""
-        from hms_fastai.signals.eegspec import eeg_image        # checked against librosa in tests/signals/test_eegspec.py
+        from hms_fastai.signals.eegspec import eeg_image  # checked against librosa in tests/signals/test_eegspec.py
         spec = self._spec(self._sid(eeg_id))
         row = int(spec_s // 2)                                   # 2 s rows; the seed: int((min + max) // 4)
         eeg_start = int(eeg_start)

@@ -5,7 +5,7 @@ import pandas as pd
 from ..core.constants import TARGETS
 from ..core.errors import HMSDataError, show_ids
 
-__all__ = ['eeg_table', 'add_folds', 'EXPERT_VOTES']
+__all__ = ['eeg_table', 'add_folds', 'pseudo_label', 'EXPERT_VOTES']
 
 EXPERT_VOTES = 10
 
@@ -66,3 +66,15 @@ def add_folds(table: pd.DataFrame, n_folds: int = 5, seed: int = 42) -> pd.DataF
         fold_of[p] = f
         load[f] += sizes[p]
     return table.assign(fold=table.patient_id.map(fold_of).astype(int))
+
+
+def pseudo_label(table: pd.DataFrame, preds: pd.DataFrame, below: int = EXPERT_VOTES, keep: float = 0.1) -> pd.DataFrame:
+    """`table` with the votes of rows with fewer than `below` votes replaced by keep·votes + (1 − keep)·preds (8th place)."""
+    if not 0 <= keep <= 1: raise ValueError(f'keep must be in [0, 1], got {keep}')
+    p = preds.set_index('eeg_id')[TARGETS]
+    low = (table['total_votes'] < below).to_numpy()
+    missing = sorted(set(table.eeg_id[low]) - set(p.index))
+    if missing: raise HMSDataError('preds', f'no prediction for eeg_id(s) {show_ids(missing)} to relabel')
+    out = table.copy()
+    out.loc[low, TARGETS] = keep * table.loc[low, TARGETS].to_numpy() + (1 - keep) * p.loc[table.eeg_id[low]].to_numpy()
+    return out.assign(pseudo=low)

@@ -1,6 +1,6 @@
 """Names and numbers of the HMS competition data, in the order the files and the submission use."""
 
-__all__ = ['TARGETS', 'CLASSES', 'EEG_COLUMNS', 'REGIONS', 'CHAINS', 'CHANNELS', 'BIPOLAR', 'EEG_RATE', 'EEG_WINDOW', 'SPEC_STEP',
+__all__ = ['TARGETS', 'CLASSES', 'EEG_COLUMNS', 'REGIONS', 'CHAINS', 'CHANNELS', 'BIPOLAR', 'SIGNAL_CHANNELS', 'EEG_RATE', 'EEG_WINDOW', 'SPEC_STEP',
            'SPEC_WINDOW', 'SPEC_FREQS', 'SPEC_COLUMNS', 'IMAGE_SHAPE']
 
 TARGETS = ['seizure_vote', 'lpd_vote', 'gpd_vote', 'lrda_vote', 'grda_vote', 'other_vote']
@@ -12,6 +12,7 @@ CHAINS = {'LL': ['Fp1', 'F7', 'T3', 'T5', 'O1'], 'RL': ['Fp2', 'F8', 'T4', 'T6',
           'LP': ['Fp1', 'F3', 'C3', 'P3', 'O1'], 'RP': ['Fp2', 'F4', 'C4', 'P4', 'O2']}
 CHANNELS = [f'spec_{r}' for r in REGIONS] + [f'eeg_{r}' for r in REGIONS]
 BIPOLAR = [(a, b) for r in REGIONS for a, b in zip(CHAINS[r][:-1], CHAINS[r][1:])]   # the 16 differences, 4 per chain
+SIGNAL_CHANNELS = [f'{a}-{b}' for a, b in BIPOLAR]                                 # their names, as raw-EEG input channels
 
 EEG_RATE = 200                      # Hz
 EEG_WINDOW = 50 * EEG_RATE          # samples in one 50 s window

@@ -4,8 +4,8 @@ from dataclasses import dataclass, replace
 from ..core.constants import CHANNELS
 from ..core.defaults import ARCH, BS, EPOCHS, EPOCHS2, LR
 
-__all__ = ['ExperimentConfig', 'ImageConfig', 'EnsembleConfig', 'TabularConfig', 'NaiveConfig', 'SPEC_CHANNELS', 'CONFIGS',
-           'REFERENCES']
+__all__ = ['ExperimentConfig', 'ImageConfig', 'RawConfig', 'EnsembleConfig', 'BlendConfig', 'PseudoConfig', 'TabularConfig',
+           'NaiveConfig', 'SPEC_CHANNELS', 'CONFIGS', 'REFERENCES']
 
 SPEC_CHANNELS = tuple(c for c in CHANNELS if c.startswith('spec_'))
 
@@ -40,7 +40,41 @@ class ImageConfig(ExperimentConfig):
     mixup: float = 0.0
     windows: str | None = None        # training windows: 'random' or 'centre' (None: random on a GPU, centre on CPU)
     jitter: float = 0.0               # seconds a training window may move (the run's store keeps that margin)
+    vote_weight: bool = False         # stage 1 weighs each row's loss by total_votes / 20
     seed_offset: int = 0              # added to the run's seed: ensemble members differ by it
+    kind: str = 'image'               # what the model reads: the 8-channel image ('signal': RawConfig)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RawConfig(ImageConfig):
+    """The raw-EEG learner (hms_raw_learner) on the 16 bipolar chains of a label window, one per fold."""
+    kind: str = 'signal'
+    arch: str = 'xresnet1d18'
+    channels: tuple[str, ...] = tuple(CHANNELS[4:])     # the store half it reads
+
+
+@dataclass(frozen=True, kw_only=True)
+class BlendConfig(ExperimentConfig):
+    """Configs of the run (by name, run before it) combined: equal weights, or weights fitted on their OOF (on `on` rows)."""
+    members: tuple[str, ...] = ()
+    fitted: bool = True
+    on: str = 'expert'
+
+    def parts(self) -> set:
+        """Nothing of its own: its members read the store."""
+        return set()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PseudoConfig(ExperimentConfig):
+    """A second round of config `base` (run before it) with low-vote rows pseudo-labelled by its fold models (no leak)."""
+    base: str = ''
+    below: int = 10
+    keep: float = 0.1
+
+    def parts(self) -> set:
+        """What its base reads (the run prepares it for the base)."""
+        return set()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +128,12 @@ CONFIGS = {   # name → config; add your own (the name is the folder under out_
     'resnet34d_ens6': EnsembleConfig(members=tuple(ImageConfig(channels=c, seed_offset=s)
                                                    for c in (tuple(CHANNELS), SPEC_CHANNELS) for s in range(3)),
                                      lb=0.45, about='6 ResNet34d (8 ch and spectrogram × 3 seeds) averaged'),
+    'raw_eeg_1d': RawConfig(about='1D XResNet on the 16 bipolar chains, 0.5-20 Hz at 50 Hz (the top solutions\' raw-EEG lever)'),
+    'ensemble': BlendConfig(members=('resnet34d_spec', 'resnet34d_8ch', 'raw_eeg_1d', 'tabular'), fitted=False,
+                            about='the image, raw-EEG and tabular configs averaged with equal weights'),
+    'blend': BlendConfig(members=('resnet34d_spec', 'resnet34d_8ch', 'raw_eeg_1d', 'tabular'),
+                         about='the same, weighted by a non-negative blend fitted on their OOF expert rows (1st place)'),
+    'pseudo_resnet34d_spec': PseudoConfig(base='resnet34d_spec', about='resnet34d_spec again on pseudo-labelled low-vote rows (8th place)'),
     'naive_fastai_resnet34': NaiveConfig(lb=1.14, about='negative control: the failed fastai attempt (see naive.MISTAKES)'),
 }
 

@@ -1,5 +1,6 @@
 """Running configs: each kind of config trained on one shared fold assignment, scored side by side in one table."""
 import importlib.util
+import json
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -11,19 +12,30 @@ import pandas as pd
 from fastai.callback.hook import total_params
 
 from ..competition.baselines import prior_probs, uniform_probs
+from ..competition.blend import fit_blend, write_blend
 from ..competition.io import load_competition, read_csv
 from ..competition.meta import add_folds
 from ..competition.score import target_frame
 from ..core.constants import TARGETS
 from ..core.defaults import N_FOLDS, SEED
 from ..core.errors import HMSDataError
-from ..learn.data import hms_test_dl
-from ..learn.infer import predict
+from ..learn.data import default_windows, hms_test_dl
 from ..learn.exports import export_learner
+from ..learn.infer import predict
 from ..learn.recipes import TrainedFolds, train_folds
 from ..signals.prepare import prepare
 from ..signals.store import PARTS
-from .configs import CONFIGS, REFERENCES, EnsembleConfig, ExperimentConfig, ImageConfig, NaiveConfig, TabularConfig
+from .configs import (
+    CONFIGS,
+    REFERENCES,
+    BlendConfig,
+    EnsembleConfig,
+    ExperimentConfig,
+    ImageConfig,
+    NaiveConfig,
+    PseudoConfig,
+    TabularConfig,
+)
 from .naive import MISTAKES, naive_frame, naive_probs, train_naive_fold
 from .results import Result, record_result, write_results
 from .tabular import spec_feature_names, spec_features, tabular_cv
@@ -43,6 +55,8 @@ class _Run:
     seed: int
     bf16: bool | None = None
     trained: dict = field(default_factory=dict)   # ImageConfig (without lb/about) → (TrainedFolds, seconds)
+    configs: dict = field(default_factory=dict)   # the run's configs by name
+    results: dict = field(default_factory=dict)   # config name → its Result, as the run goes
 
 
 def _reference(name: str, run: _Run) -> Result:
@@ -59,22 +73,28 @@ def _reference(name: str, run: _Run) -> Result:
                   0, 0, time.perf_counter() - t0)
 
 
-def _train_image(cfg: ImageConfig, run: _Run, folder: Path) -> tuple[TrainedFolds, float]:
-    """The image config trained over the run's folds (exports in `folder`) and its seconds; an identical one is reused."""
-    key = replace(cfg, lb=None, about='')
+def _train_args(cfg: ImageConfig, run: _Run) -> dict:
+    """train_folds arguments of an image or raw-EEG config."""
+    args = dict(kind=cfg.kind, epochs=cfg.epochs, epochs2=cfg.epochs2, lr=cfg.lr, bs=cfg.bs, arch=cfg.arch, flip=cfg.flip,
+                mask=cfg.mask, mixup=cfg.mixup, windows=cfg.windows, jitter=cfg.jitter, vote_weight=cfg.vote_weight,
+                bf16=run.bf16, seed=run.seed + cfg.seed_offset)
+    return args | ({'channels': list(cfg.channels), 'pretrained': cfg.pretrained} if cfg.kind == 'image' else {})
+
+
+def _train_image(cfg: ImageConfig, run: _Run, folder: Path, pseudo: dict | None = None) -> tuple[TrainedFolds, float]:
+    """The config trained over the run's folds (exports in `folder`) and its seconds; an identical one is reused."""
+    key = (replace(cfg, lb=None, about=''), json.dumps(pseudo, default=str))
     if key not in run.trained:
         t0 = time.perf_counter()
-        trained = train_folds(run.table, run.train, folder, epochs=cfg.epochs, epochs2=cfg.epochs2, lr=cfg.lr, bs=cfg.bs,
-                              arch=cfg.arch, channels=list(cfg.channels), flip=cfg.flip, mask=cfg.mask, mixup=cfg.mixup,
-                              windows=cfg.windows, jitter=cfg.jitter, pretrained=cfg.pretrained, bf16=run.bf16,
-                              seed=run.seed + cfg.seed_offset)
-        run.trained[key] = trained, time.perf_counter() - t0
+        run.trained[key] = train_folds(run.table, run.train, folder, pseudo=pseudo, **_train_args(cfg, run)), time.perf_counter() - t0
     return run.trained[key]
 
 
 def _describe(cfg: ImageConfig) -> str:
-    """A short description of an image config."""
-    return f'{cfg.arch} · {len(cfg.channels)} ch · {cfg.epochs}{f" + {cfg.epochs2} expert" if cfg.epochs2 else ""} ep'
+    """A short description of an image or raw-EEG config."""
+    inputs = f'{len(cfg.channels)} ch' if cfg.kind == 'image' else '16 chains'
+    windows = cfg.windows or default_windows()
+    return f'{cfg.arch} · {inputs} · {cfg.epochs}{f" + {cfg.epochs2} expert" if cfg.epochs2 else ""} ep · {windows} windows'
 
 
 @singledispatch
@@ -125,6 +145,40 @@ def _(cfg: TabularConfig, name: str, run: _Run) -> Result:
 
 
 @run_config.register
+def _(cfg: BlendConfig, name: str, run: _Run) -> Result:
+    """Members' OOF and test predictions combined: equal weights, or fitted on the OOF (CV: each fold held out)."""
+    missing = [m for m in cfg.members if m not in run.results]
+    if missing: raise HMSDataError(name, f'its members {missing} must be run before it (list them first in --only or the registry)')
+    t0, res = time.perf_counter(), {m: run.results[m] for m in cfg.members}
+    oofs = {m: r.oof for m, r in res.items()}
+    if cfg.fitted:
+        blend = fit_blend(oofs, run.table, cfg.on)
+        w, note = np.array(list(blend.weights.values())), f'OOF {cfg.on} KL fitted {blend.kl:.4f}, held out {blend.kl_heldout:.4f}, equal {blend.kl_equal:.4f}'
+        write_blend(blend, run.out_dir / name / 'blend.json')
+    else: w, note = np.full(len(res), 1 / len(res)), 'equal weights'
+    frames = [r.oof.set_index('eeg_id').loc[run.table.eeg_id] for r in res.values()]
+    oof = target_frame(run.table.eeg_id, sum(wk * f[TARGETS].to_numpy() for wk, f in zip(w, frames)), run.table['fold'].to_numpy())
+    test = sum(wk * r.test.set_index('eeg_id')[TARGETS] for wk, r in zip(w, res.values())).reset_index()
+    model = ' + '.join(f'{wk:.2f} × {m}' for m, wk in zip(res, w)) + f' ({note})'
+    return Result(oof, test, model, sum(r.learners for r in res.values()), sum(r.params or 0 for r in res.values()),
+                  time.perf_counter() - t0, [p for r in res.values() for p in r.paths])
+
+
+@run_config.register
+def _(cfg: PseudoConfig, name: str, run: _Run) -> Result:
+    """The base config trained again, each fold on the rows its first-round model pseudo-labelled (see train_folds)."""
+    base = run.configs.get(cfg.base)
+    if not isinstance(base, ImageConfig) or cfg.base not in run.results:
+        raise HMSDataError(name, f'its base {cfg.base!r} must be an image or raw-EEG config run before it')
+    pseudo = {'from': run.out_dir / cfg.base, 'below': cfg.below, 'keep': cfg.keep}
+    trained, train_s = _train_image(base, run, run.out_dir / name, pseudo)
+    t0 = time.perf_counter()
+    test = predict(trained.paths, run.data_root, run.cache_dir)
+    return Result(trained.oof, test, f'{_describe(base)} · pseudo-labels < {cfg.below} votes, keep {cfg.keep}', len(trained.paths),
+                  trained.params, train_s + time.perf_counter() - t0, trained.paths)
+
+
+@run_config.register
 def _(cfg: NaiveConfig, name: str, run: _Run) -> Result:
     """The negative control per fold (exports in out_dir/name): vocab-ordered probabilities under TARGETS names."""
     t0, folds = time.perf_counter(), sorted(set(run.table['fold']))
@@ -169,14 +223,15 @@ def run_experiments(data_root, cache_dir, out_dir, only=None, n_folds: int = N_F
     margin = max([m.jitter for c in chosen.values() for m in getattr(c, 'members', [c]) if hasattr(m, 'jitter')], default=0.0)
     comp = load_competition(data_root)
     train, test = prepare(comp, cache_dir, 'train', parts, margin=margin), prepare(comp, cache_dir, 'test', parts)
-    run = _Run(Path(data_root), Path(cache_dir), Path(out_dir), train, test, add_folds(train.table, n_folds, seed), seed, bf16)
+    run = _Run(Path(data_root), Path(cache_dir), Path(out_dir), train, test, add_folds(train.table, n_folds, seed), seed, bf16,
+               configs=chosen)
     sol = Path(data_root) / 'test_solution.csv'
     solution = read_csv(sol, ['eeg_id', *TARGETS]) if sol.is_file() else None
     rows, notes = [], _notes(chosen)
     for name in [*REFERENCES, *chosen]:
         cfg = chosen.get(name)
         print(f'[experiments] {name}', flush=True)
-        result = _reference(name, run) if cfg is None else run_config(cfg, name, run)
+        result = run.results[name] = _reference(name, run) if cfg is None else run_config(cfg, name, run)
         scores = record_result(run.out_dir / name, result, run.table, comp.test['eeg_id'], solution)
         rows.append({'config': name, 'model': result.model, **scores, 'learners': result.learners, 'params': result.params,
                      'wall_s': result.wall_s, 'original_lb': REFERENCES[name][1] if cfg is None else cfg.lb})

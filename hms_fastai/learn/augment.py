@@ -5,26 +5,37 @@ from fastai.torch_core import TensorImage
 from fastcore.basics import store_attr
 from fasttransform import Transform
 
+from ..core.constants import SIGNAL_CHANNELS
 from ..signals.image import channel_index
+from .data import EEGSignal
 
 __all__ = ['flip_perm', 'flip_channels', 'FlipInputs', 'HemisphereFlip', 'stripe_mask', 'TimeMask', 'FreqMask', 'SoftMixUp', 'hms_augs']
 
-_MIRROR = {'LL': 'RL', 'RL': 'LL', 'LP': 'RP', 'RP': 'LP'}
+_MIRROR = {'LL': 'RL', 'LP': 'RP', 'Fp1': 'Fp2', 'F3': 'F4', 'C3': 'C4', 'P3': 'P4', 'F7': 'F8', 'T3': 'T4', 'T5': 'T6', 'O1': 'O2'}
+_MIRROR |= {v: k for k, v in _MIRROR.items()}             # regions and electrodes, left ↔ right (midline: itself)
+
+
+def _mirror(name: str) -> str:
+    """The other hemisphere's channel: 'spec_LL' → 'spec_RL' (image), 'Fp1-F7' → 'Fp2-F8' (bipolar chain)."""
+    if name in SIGNAL_CHANNELS: return '-'.join(_MIRROR.get(e, e) for e in name.split('-'))
+    channel_index(name)                                    # ValueError on an unknown name
+    src, region = name.split('_')
+    return f'{src}_{_MIRROR[region]}'
 
 
 def flip_perm(channels: list[str]) -> list[int]:
-    """For each of `channels` (CHANNELS names), the position in `channels` of its other-hemisphere mirror."""
+    """For each of `channels` (CHANNELS or SIGNAL_CHANNELS names), the position in `channels` of its mirror."""
     channels = list(channels)
-    channel_index(channels)  # ValueError on unknown names
-    mirrors = [f"{c.split('_')[0]}_{_MIRROR[c.split('_')[1]]}" for c in channels]
+    mirrors = [_mirror(c) for c in channels]
     missing = [m for m in mirrors if m not in channels]
     if missing: raise ValueError(f'cannot flip hemispheres of {channels}: mirror channel(s) {missing} absent')
     return [channels.index(m) for m in mirrors]
 
 
 def flip_channels(x: torch.Tensor, channels: list[str]) -> torch.Tensor:
-    """Images `x` (..., C, H, W) with left and right swapped (LL↔RL, LP↔RP of each source); deterministic."""
-    return x[..., flip_perm(channels), :, :]
+    """Images (…, C, H, W) or EEG chains (…, C, T) with left and right swapped (LL↔RL …, Fp1-F7↔Fp2-F8 …); deterministic."""
+    dim = -2 if channels[0] in SIGNAL_CHANNELS else -3
+    return x.index_select(dim, torch.tensor(flip_perm(channels), device=x.device))
 
 
 class FlipInputs(Callback):
@@ -52,10 +63,10 @@ class HemisphereFlip(Transform):
         super().__init__()
         store_attr()
 
-    def encodes(self, x: TensorImage) -> TensorImage:
-        """Flip a random subset of the batch."""
-        keep = torch.rand(len(x), device=x.device) >= self.p
-        return x.where(keep[:, None, None, None], flip_channels(x, _channels(self, x)))  # x first: keeps its metadata
+    def encodes(self, x: TensorImage | EEGSignal):
+        """Flip a random subset of the batch (images or EEG chains)."""
+        keep = (torch.rand(len(x), device=x.device) >= self.p).view(-1, *[1] * (x.ndim - 1))
+        return x.where(keep, flip_channels(x, _channels(self, x)))   # x first: keeps its type and metadata
 
 
 def stripe_mask(bs: int, size: int, n: int, max_width: float, p: float, device=None) -> torch.Tensor:

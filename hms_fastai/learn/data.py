@@ -7,21 +7,24 @@ from fastai.data.block import DataBlock, TransformBlock
 from fastai.data.core import DataLoaders, Datasets, TfmdDL
 from fastai.data.load import fa_collate
 from fastai.data.transforms import ColSplitter
-from fastai.torch_core import TensorBase, TensorImage, default_device, set_seed
+from fastai.torch_core import TensorBase, TensorImage, default_device, set_seed, to_detach
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from fasttransform import Transform
 from plum import dispatch
 
-from ..core.constants import CLASSES, TARGETS
+from ..core.constants import CHANNELS, CLASSES, EEG_RATE, EEG_WINDOW, SIGNAL_CHANNELS, TARGETS
 from ..core.defaults import BS
-from ..core.errors import HMSDataError, show_ids
+from ..core.errors import HMSDataError
 from ..signals.image import assemble
 from ..signals.plots import show_image
 from ..signals.store import WINDOWS
 
-__all__ = ['HMSTensorImage', 'Votes', 'EEGRef', 'HMSImage', 'AssembleImages', 'HMSDataLoader', 'VoteTarget', 'HMSImageBlock',
-           'VoteBlock', 'dl_channels', 'default_windows', 'hms_dls', 'hms_test_dl', 'vote_title']
+__all__ = ['FORMS', 'HMSTensorImage', 'EEGSignal', 'Votes', 'EEGRef', 'HMSImage', 'InputAssembly', 'AssembleImages', 'HMSDataLoader', 'VoteTarget', 'WeightedVotes', 'VOTE_SCALE', 'HMSImageBlock',
+           'VoteBlock', 'dl_channels', 'dl_parts', 'check_fold_table', 'default_windows', 'place_store', 'hms_dls', 'hms_test_dl', 'vote_title']
+
+
+VOTE_SCALE = 20                  # votes that weigh a row 1 when training is vote-weighted
 
 
 def vote_title(votes) -> str:
@@ -38,6 +41,21 @@ class HMSTensorImage(TensorImage):
         return show_image(self, title=title, axs=ctx, channels=getattr(self, 'channels', None))
 
 
+class EEGSignal(TensorBase):
+    """(C, T) band-passed bipolar EEG chains; `show` draws them as traces, one row each."""
+
+    def show(self, ctx=None, title: str | None = None, **kwargs):
+        """Draw the traces into `ctx` (axes or a figure), offset one below the other; return the axes."""
+        ax = ctx if hasattr(ctx, 'plot') else (ctx.subplots() if ctx is not None else plt.subplots(figsize=(12, 6))[1])
+        x = np.asarray(self.detach().float().cpu())
+        t = np.arange(x.shape[-1]) * (EEG_WINDOW / EEG_RATE) / x.shape[-1]      # the window's 50 s
+        ax.plot(t, (x - 3 * np.arange(len(x))[:, None]).T, lw=0.5, color='k')
+        ax.set_yticks(-3 * np.arange(len(x)), getattr(self, 'channels', SIGNAL_CHANNELS)[:len(x)])
+        ax.set_xlabel('time (s)')
+        if title: ax.set_title(title)
+        return ax
+
+
 class Votes(TensorBase):
     """The 6 vote fractions of an eeg-level row, in TARGETS order (a soft label summing to 1)."""
 
@@ -51,30 +69,39 @@ class EEGRef(int):
     """A dataset item's input: the eeg's row in its store (the DataLoader reads a whole batch of them at once)."""
 
 
-class HMSImage(Transform):
-    """Eeg-level table row → its EEGRef in `store`; an EEGRef decodes to its centre-window image (e.g. for `show_at`)."""
+FORMS = ('image', 'signal')       # what a model reads: the 8-channel image, or the 16 bipolar EEG chains
 
-    def __init__(self, store=None, channels: list[str] | None = None):
+
+class HMSImage(Transform):
+    """Eeg-level table row → its EEGRef in `store`, read as an image (or, form 'signal', as raw EEG chains)."""
+
+    def __init__(self, store=None, channels: list[str] | None = None, form: str = 'image'):
         super().__init__()
-        store_attr('store')
-        self.channels = list(store.channels if store is not None else channels)
+        if form not in FORMS: raise ValueError(f'form must be one of {FORMS}, got {form!r}')
+        store_attr('store,form')
+        self.channels = list(SIGNAL_CHANNELS if form == 'signal' else store.channels if store is not None else channels)
 
     def encodes(self, row) -> EEGRef:
         """The row's place in the store (HMSDataError if its eeg_id is not there)."""
         return EEGRef(self.store.rows([row['eeg_id']])[0])
 
     def decodes(self, ref: EEGRef) -> HMSTensorImage:
-        """The centre-window image of a single item, tagged with its channel names."""
+        """The centre-window image of a single item (e.g. for `show_at`), tagged with its channel names."""
+        if self.form != 'image': return ref
         return HMSTensorImage(assemble(self.store.raw([ref]))[0].cpu(), channels=self.channels)
 
 
-class AssembleImages(Transform):
-    """First batch transform: the raw windows of a batch → its images, on the batch's device (channels_last on CUDA)."""
+class InputAssembly(Transform):
+    """The first batch transform of an HMS DataLoader: a batch's raw windows → the model's input, on their device."""
     order = -10
 
     def setups(self, dl):
-        """Remember the channel names of the DataLoader's images (for `show`)."""
+        """Remember the channel names of the DataLoader's inputs (for `show`)."""
         self.channels = dl_channels(dl)
+
+
+class AssembleImages(InputAssembly):
+    """The raw windows of a batch → its images, on the batch's device (channels_last on CUDA)."""
 
     def encodes(self, raw: dict) -> HMSTensorImage:
         """Kaggle crop clip/log/standardise/placement and the EEG mels (or the stored centre mels), batched."""
@@ -93,13 +120,17 @@ class HMSDataLoader(TfmdDL):
 
     def create_batch(self, b):
         """(raw windows, targets…) of the items `b`: signals gathered at once, targets collated as fastai does."""
-        training = getattr(self.dataset, 'split_idx', None) == 0
-        raw = _image_tfm(self).store.raw([int(s[0]) for s in b], self.windows if training else 'centre', self.jitter)
+        training, tfm = getattr(self.dataset, 'split_idx', None) == 0, _input_tfm(self)
+        raw = tfm.store.raw([int(s[0]) for s in b], self.windows if training else 'centre', self.jitter, mels=tfm.form == 'image')
         return (raw, *fa_collate([s[1:] for s in b])) if len(b[0]) > 1 else (raw,)
 
     def retain(self, res, b):
         """The batch as made: its raw windows are not the items' types (fastai would cast them)."""
         return res
+
+    def to_detach(self, b, cpu: bool = True, gather: bool = True):
+        """Detached (and on the CPU): never gathered across processes, as every process reads this whole DataLoader."""
+        return to_detach(b, cpu, gather=False)
 
     def new(self, dataset=None, cls=None, **kwargs):
         """A DataLoader like this one (same windows and jitter) over `dataset`."""
@@ -120,12 +151,21 @@ def HMSImageBlock(store, windows: str = 'random', jitter: float = 0.0) -> Transf
                           dls_kwargs={'windows': windows, 'jitter': jitter})
 
 
-def VoteBlock() -> TransformBlock:
-    """Target block: rows → soft vote distributions (not a CategoryBlock: the targets are probabilities)."""
-    return TransformBlock(type_tfms=VoteTarget())
+class WeightedVotes(VoteTarget):
+    """Training rows' vote fractions × total_votes / 20: the KL loss then weighs a row by its votes (2nd place's stage 1)."""
+    split_idx = 0                  # validation rows keep plain fractions (VoteTarget), so the metrics are the Kaggle KL
+
+    def encodes(self, row) -> Votes:
+        """The TARGETS columns of `row`, scaled by its weight (KL of scaled targets: the same gradient, weighted)."""
+        return Votes(torch.from_numpy(np.asarray(row[TARGETS], dtype=np.float32) * np.float32(row['total_votes'] / VOTE_SCALE)))
 
 
-def _image_tfm(data) -> HMSImage:
+def VoteBlock(weighted: bool = False) -> TransformBlock:
+    """Target block: rows → soft vote distributions (not a CategoryBlock: the targets are probabilities), vote-weighted."""
+    return TransformBlock(type_tfms=[WeightedVotes(), VoteTarget(split_idx=1)] if weighted else VoteTarget())
+
+
+def _input_tfm(data) -> HMSImage:
     """The HMSImage transform of DataLoaders, a DataLoader or Datasets."""
     ds = data.valid_ds if isinstance(data, DataLoaders) else getattr(data, 'dataset', data)
     found = [f for f in ds.tls[0].tfms.fs if isinstance(f, HMSImage)]
@@ -134,11 +174,17 @@ def _image_tfm(data) -> HMSImage:
 
 
 def dl_channels(data) -> list[str]:
-    """Channel names of the images of DataLoaders, a DataLoader or Datasets made by `hms_dls`."""
-    return _image_tfm(data).channels
+    """Channel names of the inputs of DataLoaders, a DataLoader or Datasets made by `hms_dls` (or `hms_raw_dls`)."""
+    return _input_tfm(data).channels
 
 
-def _check_table(table: pd.DataFrame, fold: int):
+def dl_parts(data) -> set:
+    """The store halves ('spec', 'eeg') the inputs of DataLoaders (or a DataLoader) need."""
+    tfm = _input_tfm(data)
+    return {'eeg'} if tfm.form == 'signal' else {c.split('_')[0] for c in tfm.channels}
+
+
+def check_fold_table(table: pd.DataFrame, fold: int):
     """HMSDataError unless `table` has ids, targets and a `fold` column giving non-empty train and valid sets."""
     need = [c for c in ['eeg_id', 'fold', 'expert', *TARGETS] if c not in table.columns]
     if need: raise HMSDataError('table', f'missing column(s) {need} (folds come from meta.add_folds)')
@@ -153,7 +199,7 @@ def default_windows() -> str:
     return 'random' if torch.cuda.is_available() else 'centre'
 
 
-def _place(store, resident: bool | None):
+def place_store(store, resident: bool | None):
     """`store` held on the GPU when asked (None: when there is one with room for it), else read from its memory maps."""
     if resident is None:
         resident = torch.cuda.is_available() and sum(store.nbytes.values()) < 0.5 * torch.cuda.mem_get_info()[0]
@@ -162,15 +208,15 @@ def _place(store, resident: bool | None):
 
 @delegates(DataBlock.dataloaders)
 def hms_dls(table: pd.DataFrame, store, fold: int = 0, bs: int = BS, channels: list[str] | None = None,
-            batch_tfms=None, windows: str | None = None, jitter: float = 0.0, resident: bool | None = None,
-            num_workers: int = 0, seed: int | None = None, **kwargs) -> DataLoaders:
+            batch_tfms=None, windows: str | None = None, jitter: float = 0.0, vote_weight: bool = False,
+            resident: bool | None = None, num_workers: int = 0, seed: int | None = None, **kwargs) -> DataLoaders:
     """DataLoaders of (image, votes) for eeg-level `table`: `fold` validates at the centre window, the rest trains at `windows`."""
-    _check_table(table, fold)
+    check_fold_table(table, fold)
     if channels is not None: store = store.with_channels(channels)
     store.rows(table['eeg_id'])                                   # HMSDataError naming any eeg_id not in the store
-    store = _place(store, resident)
+    store = place_store(store, resident)
     if seed is not None: set_seed(seed)
-    block = DataBlock(blocks=(HMSImageBlock(store, windows or default_windows(), jitter), VoteBlock()),
+    block = DataBlock(blocks=(HMSImageBlock(store, windows or default_windows(), jitter), VoteBlock(vote_weight)),
                       splitter=ColSplitter('fold', on=fold), n_inp=1, batch_tfms=batch_tfms)
     pin = torch.cuda.is_available() and store.device is None
     return block.dataloaders(table.reset_index(drop=True), bs=bs, num_workers=0 if store.device else num_workers,
@@ -181,11 +227,12 @@ def hms_dls(table: pd.DataFrame, store, fold: int = 0, bs: int = BS, channels: l
 def hms_test_dl(dls: DataLoaders, table: pd.DataFrame, store, bs: int | None = None, **kwargs) -> TfmdDL:
     """Inputs-only DataLoader of eeg-level `table` read from `store` (e.g. the test split) with `dls`'s channels."""
     # dls.test_dl(table) reads the dls's own (training) store; a loaded learner predicts the test split through this.
-    store = _place(store.with_channels(dl_channels(dls)), None)
+    tfm = _input_tfm(dls)
+    store = place_store(store.with_channels(CHANNELS[4:] if tfm.form == 'signal' else tfm.channels), None)
     store.rows(table['eeg_id'])
-    ds = Datasets(table.reset_index(drop=True), [[HMSImage(store)]], split_idx=1)
-    return HMSDataLoader(ds, bs=bs or dls.valid.bs, after_batch=[AssembleImages()], device=dls.device,
-                         **{'num_workers': 0, **kwargs})
+    ds = Datasets(table.reset_index(drop=True), [[HMSImage(store, form=tfm.form)]], split_idx=1)
+    first = [type(t)() for t in dls.valid.after_batch.fs if isinstance(t, InputAssembly)]
+    return HMSDataLoader(ds, bs=bs or dls.valid.bs, after_batch=first, device=dls.device, **{'num_workers': 0, **kwargs})
 
 
 @dispatch

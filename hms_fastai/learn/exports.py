@@ -15,14 +15,16 @@ from safetensors.torch import load_file, save_file
 from ..core.atomic import atomic_path, file_hash
 from ..core.errors import HMSDataError
 from ..core.version import __version__
-from .data import HMSDataLoader, HMSImage, dl_channels
+from .data import AssembleImages, HMSDataLoader, HMSImage, dl_channels
 from .learner import HMSLearner
 from .metrics import KLDivLossFlat
+from .raw import PrepareSignals, raw_model
 from .runs import run_exports
 
 __all__ = ['SPEC_FORMAT', 'export_learner', 'load_exported', 'load_learners']
 
 SPEC_FORMAT = 1                  # bump when the JSON spec changes meaning
+_FORMS = {'image': AssembleImages, 'signal': PrepareSignals}   # a learner's kind → its first batch transform
 
 
 def export_learner(learn: Learner, path) -> Path:
@@ -49,7 +51,7 @@ def _read_spec(path: Path) -> dict:
     if not isinstance(spec, dict) or [k for k in need if k not in spec]:
         raise HMSDataError(path, f'not an hms_fastai export spec: needs {need}')
     if spec['format'] != SPEC_FORMAT: raise HMSDataError(path, f"export format {spec['format']} is not the current {SPEC_FORMAT}")
-    if spec['kind'] != 'image': raise HMSDataError(path, f"unknown kind of learner {spec['kind']!r}")
+    if spec['kind'] not in _FORMS: raise HMSDataError(path, f"unknown kind of learner {spec['kind']!r}")
     return spec
 
 
@@ -62,12 +64,11 @@ def _weights(path: Path, spec: dict) -> dict:
     except (SafetensorError, OSError) as e: raise HMSDataError(weights, f'not a readable safetensors file ({e})') from None
 
 
-def _inference_dls(channels: list[str], device) -> DataLoaders:
-    """Empty DataLoaders that carry what inference needs of them: the channels, the batch size, the device."""
+def _inference_dls(channels: list[str], form: str, device) -> DataLoaders:
+    """Empty DataLoaders that carry what inference needs of them: the input form and channels, batch size, device."""
     none = pd.DataFrame({'eeg_id': pd.Series([], dtype='int64')})
-    dls = [HMSDataLoader(Datasets(none, [[HMSImage(channels=channels)]], split_idx=i, do_setup=False), bs=64, num_workers=0,
-                         do_setup=False)
-           for i in (0, 1)]
+    dls = [HMSDataLoader(Datasets(none, [[HMSImage(channels=channels, form=form)]], split_idx=i, do_setup=False), bs=64,
+                         num_workers=0, after_batch=[_FORMS[form]()], do_setup=False) for i in (0, 1)]
     return DataLoaders(*dls, device=device)
 
 
@@ -85,12 +86,14 @@ def load_exported(path, trust_pickle: bool = False, cpu: bool | None = None) -> 
             except Exception as e: raise HMSDataError(path, f'not a loadable fastai export ({type(e).__name__}: {e})') from None
     if not path.is_file(): raise HMSDataError(path, 'exported learner not found')
     spec = _read_spec(path)
-    model, _ = create_timm_model(spec['arch'], spec['n_out'], pretrained=False, n_in=spec['n_in'], **spec['head'])
+    if spec['kind'] == 'signal': model = raw_model(spec['arch'], spec['n_in'], spec['n_out'])
+    else: model, _ = create_timm_model(spec['arch'], spec['n_out'], pretrained=False, n_in=spec['n_in'], **spec['head'])
     try: model.load_state_dict(_weights(path, spec))
     except RuntimeError as e:
         raise HMSDataError(path, f'its tensors do not fit {spec["arch"]} with n_in={spec["n_in"]}: {str(e).splitlines()[0]}') from None
     device = torch.device('cpu') if cpu else default_device()
-    learn = HMSLearner(_inference_dls(spec['channels'], device), model.to(device).eval(), loss_func=KLDivLossFlat(), metrics=[])
+    dls = _inference_dls(spec['channels'], spec['kind'], device)
+    learn = HMSLearner(dls, model.to(device).eval(), loss_func=KLDivLossFlat(), metrics=[])
     learn.hms_spec = {k: spec[k] for k in ('kind', 'arch', 'n_in', 'n_out', 'head')}
     return learn
 

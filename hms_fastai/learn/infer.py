@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 from fastai.learner import Learner
 
+from ..competition.blend import read_blend
 from ..competition.io import load_competition
 from ..competition.meta import eeg_table
 from ..competition.score import target_frame
@@ -13,33 +14,52 @@ from ..core.constants import TARGETS
 from ..core.errors import HMSDataError
 from ..signals.prepare import prepare
 from ..signals.store import PARTS
-from .data import dl_channels, hms_test_dl
+from .data import dl_parts, hms_test_dl
 from .exports import load_learners
 
 __all__ = ['predict', 'submit']
 
 
-def _ensemble_weights(weights, n: int) -> np.ndarray:
-    """Weights of `n` learners normalised to sum 1 (equal by default); ValueError unless n non-negative numbers, not all 0."""
-    w = np.ones(n) if weights is None else np.asarray(weights, float)
-    if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-        raise ValueError(f'weights must be {n} non-negative numbers, not all 0, got {weights}')
+def _groups(models, trust_pickle: bool) -> list[list[Learner]]:
+    """The learners of `models`, in groups: a run folder's folds, or one export file or Learner each."""
+    if isinstance(models, (str, Path, Learner)): models = [models]
+    return [load_learners(m, trust_pickle) for m in models]
+
+
+def _blend_weights(path, models) -> list[float]:
+    """A fitted blend's weight for each run folder of `models` (matched by path, else by folder name)."""
+    blend = read_blend(path)
+    by = {Path(k).resolve(): w for k, w in blend.weights.items()} | {Path(k).name: w for k, w in blend.weights.items()}
+    models = [models] if isinstance(models, (str, Path)) else list(models)
+    missing = [str(m) for m in models if Path(m).resolve() not in by and Path(m).name not in by]
+    if missing or len(models) != len(blend.weights):
+        raise HMSDataError(path, f'its weights are for {list(blend.weights)}, not the models {[str(m) for m in models]}')
+    return [by.get(Path(m).resolve(), by.get(Path(m).name)) for m in models]
+
+
+def _ensemble_weights(weights, groups: list[list]) -> np.ndarray:
+    """One weight per learner, summing to 1: equal by default; per learner, or per group spread over its learners."""
+    sizes = np.array([len(g) for g in groups])
+    w = np.ones(sizes.sum()) if weights is None else np.asarray(weights, float)
+    if w.shape == (len(groups),) and len(groups) != sizes.sum(): w = np.repeat(w / sizes, sizes)
+    if w.shape != (sizes.sum(),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        per_run = f' or {len(groups)} (one per run)' if len(groups) != sizes.sum() else ''
+        raise ValueError(f'weights must be {sizes.sum()} non-negative numbers (one per learner){per_run}, not all 0, got {weights}')
     return w / w.sum()
-
-
-def _parts(learners: list[Learner]) -> tuple:
-    """The store halves ('spec', 'eeg') the learners' channels need."""
-    need = {c.split('_')[0] for learn in learners for c in dl_channels(learn.dls)}
-    return tuple(p for p in PARTS if p in need)
 
 
 def predict(models, data_root, cache_dir, tta: bool = True, weights=None, bs: int | None = None,
             trust_pickle: bool = False) -> pd.DataFrame:
     """Test-set probabilities (eeg_id + TARGETS, test.csv order): each learner with identity+flip TTA, weighted mean."""
-    learners = load_learners(models, trust_pickle)
-    w = _ensemble_weights(weights, len(learners))
+    # models: a run folder, an export, a Learner or a list of them; weights: one per learner, one per run (folder),
+    # or a blend file (hms-fastai blend) naming the run folders
+    groups = _groups(models, trust_pickle)
+    if isinstance(weights, (str, Path)): weights = _blend_weights(weights, models)
+    learners = [learn for g in groups for learn in g]
+    w = _ensemble_weights(weights, groups)
     comp = load_competition(data_root, train=False)
-    store = prepare(comp, cache_dir, 'test', parts=_parts(learners))     # only the halves the learners read
+    parts = tuple(p for p in PARTS if p in set().union(*(dl_parts(learn.dls) for learn in learners)))
+    store = prepare(comp, cache_dir, 'test', parts=parts)               # only the halves the learners read
     table = eeg_table(comp.test)
     probs = 0
     for learn, wk in zip(learners, w):

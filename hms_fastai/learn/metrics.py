@@ -2,7 +2,6 @@
 import torch
 import torch.nn.functional as F
 from fastai.learner import Metric
-from fastai.torch_core import to_detach
 
 from ..competition.score import kl_rows
 
@@ -41,8 +40,8 @@ class KLMetric(Metric):
 
     def accumulate(self, learn):
         """Collect one batch's probabilities and targets (and, once, the expert flags of the loader's rows)."""
-        self.preds.append(to_detach(F.softmax(learn.pred.float(), dim=-1)))
-        self.targs.append(to_detach(learn.y))
+        self.preds.append(learn.to_detach(F.softmax(learn.pred.float(), dim=-1)))   # through the DataLoader: whole, or gathered
+        self.targs.append(learn.to_detach(learn.y))
         if self.expert_only and self.expert is None: self.expert = learn.dl.items['expert'].to_numpy(bool)
 
     @property

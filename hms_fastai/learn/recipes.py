@@ -8,21 +8,23 @@ import pandas as pd
 from fastai.callback.hook import total_params
 from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Learner
-from fastai.torch_core import set_seed
+from fastai.torch_core import distrib_barrier, rank_distrib, set_seed
 from fastcore.meta import delegates
 
-from ..competition.meta import add_folds
+from ..competition.meta import EXPERT_VOTES, add_folds, pseudo_label
 from ..competition.score import oof_scores, target_frame
 from ..core.atomic import atomic_path
 from ..core.defaults import ARCH, BS, EPOCHS, EPOCHS2, LR, N_FOLDS, SEED
 from ..core.errors import HMSDataError
 from .augment import hms_augs
-from .data import hms_dls
+from .data import hms_dls, hms_test_dl
+from .distributed import shard, unshard
 from .exports import export_learner, load_exported
 from .learner import hms_learner
+from .raw import hms_raw_dls, hms_raw_learner
 from .runs import RunFolder
 
-__all__ = ['KeepBestModel', 'fit_best', 'train_fold', 'oof_preds', 'TrainedFolds', 'check_run', 'train_folds']
+__all__ = ['KeepBestModel', 'fit_best', 'KINDS', 'train_fold', 'oof_preds', 'TrainedFolds', 'check_run', 'train_folds']
 
 
 class KeepBestModel(TrackerCallback):
@@ -32,19 +34,20 @@ class KeepBestModel(TrackerCallback):
     def before_fit(self):
         """Start with no best weights."""
         super().before_fit()
-        self.state = None
+        self.state, self.best_epoch = None, None
 
     def after_epoch(self):
-        """Copy the weights of a new best epoch."""
+        """Copy the weights of a new best epoch (of the module inside a DistributedDataParallel wrapper, if any)."""
         super().after_epoch()
-        if self.new_best: self.state = {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
+        model = getattr(self.learn.model, 'module', self.learn.model)
+        if self.new_best: self.state, self.best_epoch = {k: v.detach().clone() for k, v in model.state_dict().items()}, self.epoch
 
     def after_fit(self):
         """Restore the best epoch's weights (FloatingPointError if the monitor was never finite)."""
         if self.run and self.state is None:
             raise FloatingPointError(f'{self.monitor} was NaN in every epoch (diverged or NaN inputs): nothing to keep; '
                                      f'lower the lr or check the features')
-        if self.state is not None: self.learn.model.load_state_dict(self.state)
+        if self.state is not None: getattr(self.learn.model, 'module', self.learn.model).load_state_dict(self.state)
         self.state = None
         super().after_fit()
 
@@ -54,11 +57,13 @@ def _monitor(learn: Learner, monitor: str) -> str:
     return 'valid_loss' if monitor == 'kl_expert' and not learn.dls.valid.items['expert'].any() else monitor
 
 
-def fit_best(learn: Learner, epochs: int, lr: float, monitor: str = 'valid_loss', cbs=(), fine: bool = False):
-    """fine_tune (frozen pretrained body) or fit_one_cycle, keeping the best epoch by `monitor` (lower is better)."""
+def fit_best(learn: Learner, epochs: int, lr: float, monitor: str = 'valid_loss', cbs=(), fine: bool = False) -> pd.DataFrame:
+    """fine_tune (frozen pretrained body) or fit_one_cycle, keeping the best epoch by `monitor`; the epochs' losses and metrics."""
     keep = KeepBestModel(monitor=_monitor(learn, monitor), comp=np.less)
     if fine: learn.fine_tune(epochs, base_lr=lr, cbs=[keep, *cbs])
     else: learn.fit_one_cycle(epochs, lr, cbs=[keep, *cbs])
+    history = pd.DataFrame(learn.recorder.values, columns=learn.recorder.metric_names[1:-1])
+    return history.assign(kept=history.index == keep.best_epoch)
 
 
 def _expert_stage(table: pd.DataFrame, fold: int, bs: int) -> pd.DataFrame:
@@ -69,23 +74,36 @@ def _expert_stage(table: pd.DataFrame, fold: int, bs: int) -> pd.DataFrame:
     return stage2
 
 
+KINDS = {'image': (hms_dls, hms_learner), 'signal': (hms_raw_dls, hms_raw_learner)}   # a model's input → its dls, learner
+
+
 @delegates(hms_learner)
-def train_fold(table: pd.DataFrame, store, fold: int = 0, arch: str = ARCH, epochs: int = EPOCHS, epochs2: int = EPOCHS2,
-               lr: float = LR, lr2: float | None = None, bs: int = BS, channels: list[str] | None = None,
+def train_fold(table: pd.DataFrame, store, fold: int = 0, kind: str = 'image', arch: str | None = None, epochs: int = EPOCHS,
+               epochs2: int = EPOCHS2, lr: float = LR, lr2: float | None = None, bs: int = BS, channels: list[str] | None = None,
                flip: float = 0.5, mask: float = 0.5, mixup: float = 0.0, windows: str | None = None, jitter: float = 0.0,
-               pretrained=False, monitor: str = 'valid_loss', monitor2: str = 'kl_expert', seed: int | None = SEED,
-               num_workers: int = 0, **kwargs) -> Learner:
+               vote_weight: bool = False, pretrained=False, monitor: str = 'valid_loss', monitor2: str = 'kl_expert',
+               seed: int | None = SEED, num_workers: int = 0, distributed: bool = False, **kwargs) -> Learner:
     """Stage 1 on all training rows (fine_tune if pretrained, else one-cycle), stage 2 (epochs2 > 0) on expert rows at lr/10."""
+    # kind 'image': hms_dls + hms_learner (arch: a timm model, ARCH by default); 'signal': hms_raw_dls + hms_raw_learner
+    # (arch: xresnet1d18 by default). vote_weight: stage 1 weighs each row's loss by total_votes / 20.
+    if kind not in KINDS: raise ValueError(f'kind must be one of {list(KINDS)}, got {kind!r}')
+    if kind == 'signal' and (pretrained or channels): raise ValueError('a raw-EEG learner reads all 16 chains and has no pretrained weights')
+    make_dls, make_learner = KINDS[kind]
     stage2 = _expert_stage(table, fold, bs) if epochs2 else None
     if seed is not None: set_seed(seed, reproducible=True)
     tfms, cbs = hms_augs(flip, mask, mixup)
-    data = dict(fold=fold, bs=bs, channels=channels, batch_tfms=tfms, windows=windows, jitter=jitter, num_workers=num_workers)
-    learn = hms_learner(hms_dls(table, store, **data), arch, pretrained=pretrained, **kwargs)
-    fit_best(learn, epochs, lr, monitor, cbs, fine=bool(pretrained))
+    data = dict(fold=fold, bs=bs, batch_tfms=tfms, windows=windows, jitter=jitter, num_workers=num_workers,
+                **({'channels': channels} if kind == 'image' else {}))
+    extra = {'pretrained': pretrained} if kind == 'image' else {}
+    learn = make_learner(make_dls(table, store, vote_weight=vote_weight, **data), arch or {'image': ARCH, 'signal': 'xresnet1d18'}[kind],
+                         **extra, **kwargs)
+    if distributed: shard(learn)                           # each process trains on its shard of every batch (DDP)
+    learn.history = fit_best(learn, epochs, lr, monitor, cbs, fine=bool(pretrained)).assign(stage=1)
     if stage2 is not None:
-        learn.dls = hms_dls(stage2, store, **data)
-        fit_best(learn, epochs2, lr / 10 if lr2 is None else lr2, monitor2, cbs)
-    return learn
+        learn.dls = make_dls(stage2, store, **data)
+        two = fit_best(learn, epochs2, lr / 10 if lr2 is None else lr2, monitor2, cbs).assign(stage=2)
+        learn.history = pd.concat([learn.history, two], ignore_index=True)   # each stage's epochs; `kept`: their best
+    return unshard(learn) if distributed else learn
 
 
 def oof_preds(learn: Learner) -> pd.DataFrame:
@@ -109,6 +127,17 @@ def _run_record(table: pd.DataFrame, folds: list, seed, kwargs: dict) -> dict:
     return {'rows_and_folds': rows, 'folds': folds, 'seed': seed, **kwargs}
 
 
+def _relabelled(table: pd.DataFrame, store, fold: int, pseudo: dict) -> pd.DataFrame:
+    """Fold `fold`'s second-round table: training rows pseudo-labelled by the first round's fold model, validation as is."""
+    # The first round's fold-`fold` model never saw this fold, so nothing of the validation rows' labels leaks into
+    # the new training labels; the validation rows keep their own votes.
+    learn = load_exported(Path(pseudo['from']) / f'fold{fold}.json')
+    rows = table[table['fold'] != fold]
+    with learn.no_bar(): probs, _ = learn.tta(dl=hms_test_dl(learn.dls, rows, store))
+    new = pseudo_label(rows, target_frame(rows['eeg_id'], probs.numpy()), pseudo.get('below', EXPERT_VOTES), pseudo.get('keep', 0.1))
+    return pd.concat([new, table[table['fold'] == fold].assign(pseudo=False)]).loc[table.index]
+
+
 def check_run(table: pd.DataFrame, out_dir, folds=None, seed: int | None = SEED, **kwargs) -> RunFolder:
     """The run folder `out_dir` opened for this run (HMSDataError for another run's, or a fold short of expert rows)."""
     folds = sorted(set(table['fold'])) if folds is None else [int(k) for k in folds]
@@ -119,23 +148,32 @@ def check_run(table: pd.DataFrame, out_dir, folds=None, seed: int | None = SEED,
 
 @delegates(train_fold)
 def train_folds(table: pd.DataFrame, store, out_dir, folds=None, n_folds: int = N_FOLDS, seed: int | None = SEED,
-                **kwargs) -> TrainedFolds:
+                pseudo: dict | None = None, distributed: bool = False, **kwargs) -> TrainedFolds | None:
     """`train_fold` for each fold (of `table.fold`, else add_folds(n_folds)) into out_dir (a run folder: resumable)."""
     # out_dir/fold{k}.pkl (+ .safetensors/.json weights-only) and fold{k}_oof.csv per fold, oof.csv and models.json
     # last. Started again after a kill, the same run keeps its finished folds; a folder of another run is refused.
+    # pseudo {'from': a first round's run folder, 'below': 10, 'keep': 0.1}: a second round on pseudo-labelled rows.
+    # distributed: one of several processes (train_folds_distributed); rank 0 alone predicts, exports and records
     if 'fold' not in table.columns: table = add_folds(table, n_folds, seed=SEED if seed is None else seed)
-    run = check_run(table, out_dir, folds, seed, **kwargs)
-    folds = run.manifest['folds']
+    run = check_run(table, out_dir, folds, seed, **kwargs, **({'pseudo': pseudo} if pseudo else {}))
+    folds, writer = run.manifest['folds'], not (distributed and rank_distrib())
     paths, oofs, learn = [], [], None
     for k in folds:
-        path, oof_path = run.folder / f'fold{k}.json', run.folder / f'fold{k}_oof.csv'
+        path, oof_path, history = run.folder / f'fold{k}.json', run.folder / f'fold{k}_oof.csv', run.folder / f'fold{k}_history.csv'
         if k not in run.done:
-            learn = train_fold(table, store, fold=k, seed=seed, **kwargs)
-            with atomic_path(oof_path) as tmp: oof_preds(learn).to_csv(tmp, index=False)
-            path = export_learner(learn, path)
-            run.record(k, [p for p in (path.with_suffix('.pkl'), path.with_suffix('.safetensors'), path, oof_path) if p.exists()])
+            learn = train_fold(_relabelled(table, store, k, pseudo) if pseudo else table, store, fold=k, seed=seed,
+                               distributed=distributed, **kwargs)
+            if writer:
+                with atomic_path(oof_path) as tmp: oof_preds(learn).to_csv(tmp, index=False)
+                with atomic_path(history) as tmp: learn.history.to_csv(tmp, index_label='epoch')
+                path = export_learner(learn, path)
+                run.record(k, [p for p in (path.with_suffix('.pkl'), path.with_suffix('.safetensors'), path, oof_path, history)
+                               if p.exists()])
+            if distributed: distrib_barrier()
+        if not writer: continue
         paths.append(path)
         oofs.append(pd.read_csv(oof_path))
+    if not writer: return None
     oof = pd.concat(oofs, ignore_index=True)
     with atomic_path(run.folder / 'oof.csv') as tmp: oof.to_csv(tmp, index=False)
     run.finish([run.folder / 'oof.csv'])

@@ -4,8 +4,8 @@ import io
 import json
 import math
 import os
-from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np

@@ -106,8 +106,9 @@ class Store:
             out[m] = self._chunk(part, self._files[part][c])[idx[m]]
         return torch.from_numpy(out)
 
-    def raw(self, rows, windows: str = 'centre', jitter: float = 0.0, generator: torch.Generator | None = None) -> dict:
-        """Raw signals of index rows `rows`, at the centre or a random label window each (moved by up to ±`jitter` s)."""
+    def raw(self, rows, windows: str = 'centre', jitter: float = 0.0, generator: torch.Generator | None = None,
+            mels: bool = True) -> dict:
+        """Raw signals of index rows `rows` at the centre or a random label window each (± `jitter` s); `mels`: centre mels."""
         rows = np.asarray(rows, np.int64)
         if windows not in WINDOWS: raise ValueError(f'windows must be one of {WINDOWS}, got {windows!r}')
         c = self._col
@@ -128,7 +129,7 @@ class Store:
             past = torch.as_tensor(first[:, None] + np.arange(SPEC_WINDOW) >= stop[:, None], device=crops.device)
             out['spec'] = crops.masked_fill_(past[..., None], float('nan'))     # rows past the file's end: NaN
         if 'eeg' in self._need:
-            if windows == 'centre': out['mel'] = self._take('mel', rows, c['mel_pos'][rows])[:, 0]
+            if windows == 'centre' and mels: out['mel'] = self._take('mel', rows, c['mel_pos'][rows])[:, 0]
             else: out['eeg'] = self._take('eeg', rows, c['eeg_base'][rows] + start, EEG_WINDOW)
         return out
 

@@ -14,16 +14,26 @@ from fastai.callback.core import Callback
 from fastai.losses import CrossEntropyLossFlat
 
 from hms_fastai.cli import main
+from hms_fastai.competition.blend import read_blend
 from hms_fastai.competition.io import load_competition, read_spectrogram
 from hms_fastai.competition.score import kaggle_score
 from hms_fastai.core.constants import CHANNELS, CLASSES, REGIONS, SPEC_COLUMNS, SPEC_WINDOW, TARGETS
 from hms_fastai.core.errors import HMSDataError
-from hms_fastai.experiments.configs import CONFIGS, REFERENCES, SPEC_CHANNELS, EnsembleConfig, ImageConfig, TabularConfig
+from hms_fastai.experiments.configs import (
+    CONFIGS,
+    REFERENCES,
+    SPEC_CHANNELS,
+    BlendConfig,
+    EnsembleConfig,
+    ImageConfig,
+    RawConfig,
+    TabularConfig,
+)
 from hms_fastai.experiments.naive import VOCAB, naive_frame, naive_probs
 from hms_fastai.experiments.results import RESULT_COLUMNS
 from hms_fastai.experiments.runners import run_experiments
 from hms_fastai.experiments.tabular import FEATURE_WINDOWS, spec_feature_names, spec_features, tabular_cv, tabular_fold, window_features
-from hms_fastai.learn.data import hms_test_dl
+from hms_fastai.learn.data import default_windows, hms_test_dl
 from hms_fastai.learn.exports import load_learners
 from hms_fastai.learn.learner import timm_body
 from hms_fastai.signals.prepare import prepare
@@ -35,6 +45,7 @@ COLUMNS = RESULT_COLUMNS
 def tiny(cfg):
     """A registry config on timm's 0.1 M-parameter test net (members too), everything else as registered."""
     if isinstance(cfg, EnsembleConfig): return replace(cfg, members=tuple(map(tiny, cfg.members)))
+    if isinstance(cfg, RawConfig): return cfg                                 # its 1D body is small already
     return replace(cfg, arch='test_efficientnet') if hasattr(cfg, 'arch') else cfg
 
 
@@ -67,6 +78,8 @@ def test_registry_keeps_the_real_archs(run):
     members = CONFIGS['resnet34d_ens6'].members
     assert len(members) == 6 and {m.arch for m in members} == {'resnet34d'} and len(set(members)) == 6
     assert CONFIGS['naive_fastai_resnet34'].arch == 'resnet34' and SPEC_CHANNELS == tuple(CHANNELS[:4])
+    assert CONFIGS['raw_eeg_1d'].kind == 'signal' and CONFIGS['raw_eeg_1d'].arch == 'xresnet1d18'
+    assert isinstance(CONFIGS['blend'], BlendConfig) and CONFIGS['blend'].fitted and not CONFIGS['ensemble'].fitted
 
 
 def test_every_config_runs_on_the_same_folds(run, synth_root):
@@ -85,7 +98,7 @@ def test_every_config_runs_on_the_same_folds(run, synth_root):
         oof = pd.read_csv(out / r.config / 'oof.csv')
         assert sorted(oof.eeg_id) == train_ids
         folds.append(oof.set_index('eeg_id').fold.sort_index())
-        if r.config not in ('tabular', *REFERENCES):                  # exported learners behind the submission
+        if r.config not in ('tabular', 'ensemble', 'blend', *REFERENCES):   # exported learners behind the submission
             assert len(_learner_paths(out, r.config)) == r.learners and all(p.is_file() for p in _learner_paths(out, r.config))
     assert all(f.equals(folds[0]) for f in folds) and folds[0].nunique() == 2
     assert table.set_index('config').loc[['prior', 'uniform'], 'learners'].eq(0).all()
@@ -100,6 +113,19 @@ def test_ensemble_oof_is_the_mean_of_its_members(run):
     ens = pd.read_csv(out / 'resnet34d_ens6' / 'oof.csv').set_index('eeg_id').sort_index()
     np.testing.assert_allclose(ens[TARGETS], mean.loc[ens.index], atol=1e-6)
     assert out / 'resnet34d_spec' in members            # the seed-0 spectrogram member is the resnet34d_spec row's training
+
+
+def test_equal_ensemble_and_fitted_blend_of_members(run):
+    table, out, _ = run
+    members = CONFIGS['blend'].members
+    oof = {m: pd.read_csv(out / m / 'oof.csv').set_index('eeg_id').sort_index()[TARGETS] for m in members}
+    equal = pd.read_csv(out / 'ensemble' / 'oof.csv').set_index('eeg_id').sort_index()[TARGETS]
+    np.testing.assert_allclose(equal, sum(oof.values()) / len(oof), atol=1e-9)
+    w = read_blend(out / 'blend' / 'blend.json').weights
+    blended = pd.read_csv(out / 'blend' / 'oof.csv').set_index('eeg_id').sort_index()[TARGETS]
+    np.testing.assert_allclose(blended, sum(w[m] * oof[m] for m in members), atol=1e-9)
+    assert set(w) == set(members) and abs(sum(w.values()) - 1) < 1e-9 and 'held out' in table.set_index('config').model['blend']
+    assert table.set_index('config').model['pseudo_resnet34d_spec'].endswith('pseudo-labels < 10 votes, keep 0.1')
 
 
 def test_naive_control_writes_vocab_columns(run, synth_root):
@@ -213,6 +239,6 @@ def test_two_stage_config_from_local_weights(synth_root, tmp_path):
     cfg = {'two': ImageConfig(arch='test_efficientnet', channels=SPEC_CHANNELS, epochs=1, epochs2=1, bs=2,
                               pretrained=tmp_path / 'w.pth')}
     table = run_experiments(synth_root, tmp_path / 'cache', tmp_path / 'out', configs=cfg, n_folds=2).set_index('config')
-    assert table.model['two'] == 'test_efficientnet · 4 ch · 1 + 1 expert ep' and table.learners['two'] == 2
+    assert table.model['two'] == f'test_efficientnet · 4 ch · 1 + 1 expert ep · {default_windows()} windows' and table.learners['two'] == 2
     assert np.isfinite(table.loc['two', ['cv_kl', 'cv_kl_expert', 'test_kl']].astype(float)).all()
     assert len(_learner_paths(tmp_path / 'out', 'two')) == 2

@@ -82,7 +82,7 @@ def test_train_notebook_on_synthetic_data_exports_fold_learners(trained):
     cwd, nb = trained
     models = cwd / 'hms_models'
     assert sorted(p.name for p in models.iterdir()) == sorted(['models.json', 'oof.csv', *(f'fold{k}{x}' for k in range(2)
-                                                                for x in ('.pkl', '.json', '.safetensors', '_oof.csv'))])
+                                                                for x in ('.pkl', '.json', '.safetensors', '_oof.csv', '_history.csv'))])
     assert (cwd / 'synthetic' / 'train.csv').is_file() and (cwd / 'cache' / 'train' / 'index.parquet').is_file()
     oof = pd.read_csv(models / 'oof.csv')
     assert len(oof) == TINY['N_EEGS'] and sorted(oof.fold.unique()) == [0, 1]

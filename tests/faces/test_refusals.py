@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from hms_fastai.cli import main
-from hms_fastai.core.constants import TARGETS
 
 
 def _snapshot(root: Path) -> dict:

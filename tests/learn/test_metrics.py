@@ -32,7 +32,8 @@ def test_metric_all_and_expert_rows():
         m.reset()
         for i in range(0, 3, 2):
             pred = torch.log(torch.tensor(p[i:i + 2]).clamp_min(1e-30))        # logits whose softmax is p
-            m.accumulate(SimpleNamespace(pred=pred, y=torch.tensor(y[i:i + 2]), dl=SimpleNamespace(items=items)))
+            m.accumulate(SimpleNamespace(pred=pred, y=torch.tensor(y[i:i + 2]), dl=SimpleNamespace(items=items),
+                                         to_detach=lambda t: t.detach().cpu()))
     assert metrics[0].value == pytest.approx(kl_rows(y, p).mean(), rel=1e-5)
     assert metrics[1].value == pytest.approx(kl_rows(y[[0, 2]], p[[0, 2]]).mean(), rel=1e-5)
     assert [m.name for m in metrics] == ['kl', 'kl_expert']

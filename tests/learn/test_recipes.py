@@ -80,7 +80,7 @@ def test_train_folds_exports_and_scores_out_of_fold(fastai_data, tmp_path, epoch
     assert scores['kl_expert'] == pytest.approx(_mean_kl(truth[TARGETS].to_numpy()[e], oof[TARGETS].to_numpy()[e]), rel=1e-9)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / 'oof.csv'), oof, check_dtype=False)
     assert sorted(f.name for f in tmp_path.iterdir()) == sorted(['models.json', 'oof.csv', *(f'fold{k}{x}' for k in range(3)
-                                                                   for x in ('.pkl', '.json', '.safetensors', '_oof.csv'))])
+                                                                   for x in ('.pkl', '.json', '.safetensors', '_oof.csv', '_history.csv'))])
 
 
 def test_oof_scores_by_hand():

@@ -8,7 +8,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -44,14 +43,14 @@ def test_kill_9_then_the_same_command_resumes(synth_root, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     fold0 = {p.name: (file_hash(p), p.stat().st_mtime_ns) for p in out.glob('fold0*')}
-    assert len(fold0) == 4 and not (out / 'oof.csv').exists()
+    assert len(fold0) == 5 and not (out / 'oof.csv').exists()
     r = subprocess.run(_train_cmd(synth_root, cache, out), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     assert {p.name: (file_hash(p), p.stat().st_mtime_ns) for p in out.glob('fold0*')} == fold0      # not retrained
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest['complete'] and sorted(manifest['done']) == ['0', '1', '2']
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(['models.json', 'oof.csv', *(f'fold{k}{x}' for k in range(3) for x in ('.pkl', '.json', '.safetensors', '_oof.csv'))])
+    assert names == sorted(['models.json', 'oof.csv', *(f'fold{k}{x}' for k in range(3) for x in ('.pkl', '.json', '.safetensors', '_oof.csv', '_history.csv'))])
     assert len(pd.read_csv(out / 'oof.csv')) == 24 and not _temp_files(out, cache)
 
 

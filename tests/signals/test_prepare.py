@@ -115,7 +115,8 @@ def test_margin_stores_room_to_jitter(synth_root, tmp_path):
 
 
 def test_two_concurrent_prepares_of_one_cache_both_succeed(synth_root, tmp_path):
-    import subprocess, sys
+    import subprocess
+    import sys
     code = 'import sys; from hms_fastai.signals.prepare import prepare; print(chr(10) + str(len(prepare(sys.argv[1], sys.argv[2], "train"))))'
     procs = [subprocess.Popen([sys.executable, '-c', code, str(synth_root), str(tmp_path / 'cache')], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
@@ -126,11 +127,11 @@ def test_two_concurrent_prepares_of_one_cache_both_succeed(synth_root, tmp_path)
 
 
 def test_a_complete_cache_opens_read_only(synth_root, tmp_path, monkeypatch):
+    from hms_fastai.competition.meta import add_folds
     from hms_fastai.learn.data import hms_dls
     from hms_fastai.learn.exports import export_learner
     from hms_fastai.learn.infer import predict
     from hms_fastai.learn.learner import hms_learner
-    from hms_fastai.competition.meta import add_folds
     cache = tmp_path / 'cache'
     train, test = prepare(synth_root, cache, 'train'), prepare(synth_root, cache, 'test')
     learn = hms_learner(hms_dls(add_folds(train.table, 3), train, bs=8), 'test_efficientnet')

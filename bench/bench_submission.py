@@ -1,0 +1,67 @@
+"""The full test set timed: a synthetic test split of 3,000 eegs through `prepare --split test` and `predict` with a
+5-fold × 2-config ensemble (10 learners) and flip TTA; where the time goes (each learner's TTA, the store, the load).
+
+The learners are trained briefly (their quality is not the point: inference costs the same); only the submission path is
+timed, the way the submission notebook runs it.
+"""
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def main(a, work: Path):
+    from hms_fastai.competition.io import load_competition
+    from hms_fastai.competition.meta import add_folds, eeg_table
+    from hms_fastai.competition.synth import make_synthetic
+    from hms_fastai.learn.data import hms_test_dl
+    from hms_fastai.learn.exports import load_learners
+    from hms_fastai.learn.recipes import train_folds
+    from hms_fastai.signals.prepare import prepare
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f'CPU, {torch.get_num_threads()} threads'
+    t = time.perf_counter()
+    data = make_synthetic(work / 'data', n_eegs=a.n_train, n_test=a.n_test, seed=0)
+    print(f'synthetic data: {a.n_train} train / {a.n_test} test eegs in {time.perf_counter() - t:.0f}s', flush=True)
+    train = prepare(data, work / 'train_cache', 'train')
+    table = add_folds(train.table, a.folds, seed=0)
+    runs = {}
+    for name, channels in (('8ch', None), ('spec', ['spec_LL', 'spec_RL', 'spec_LP', 'spec_RP'])):
+        train_folds(table, train, work / name, arch=a.arch, epochs=1, epochs2=0, bs=16, channels=channels, windows='centre')
+        runs[name] = work / name
+    timings = {}
+    t0 = time.perf_counter()
+    comp = load_competition(data, train=False)
+    test = prepare(comp, work / 'test_cache', 'test')
+    timings['prepare --split test'] = time.perf_counter() - t0
+    t = time.perf_counter()
+    learners = [learn for r in runs.values() for learn in load_learners(r)]
+    timings['load 10 weights-only learners'] = time.perf_counter() - t
+    rows = eeg_table(comp.test)
+    per = []
+    for learn in learners:
+        t = time.perf_counter()
+        with learn.no_bar(): learn.tta(dl=hms_test_dl(learn.dls, rows, test, bs=a.bs))
+        per.append(time.perf_counter() - t)
+    timings['TTA of 10 learners (each: plain + flipped)'] = sum(per)
+    total = time.perf_counter() - t0
+    print(f'\n{a.n_test} test eegs, {len(learners)} learners ({a.arch}, flip TTA), {device}:')
+    for k, v in timings.items(): print(f'  {k}: {v:.1f} s ({100 * v / total:.0f} %)')
+    print(f'  per learner: {np.median(per):.1f} s median = {a.n_test / np.median(per):.0f} eegs/s with TTA')
+    print(f'  total: {total:.1f} s = {total / 60:.1f} min')
+    if os.environ.get('OUT'): (Path(os.environ['OUT']) / 'bench_submission.json').write_text(json.dumps({**timings, 'total': total}))
+
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--n-test', type=int, default=3000)
+    ap.add_argument('--n-train', type=int, default=100)
+    ap.add_argument('--folds', type=int, default=5)
+    ap.add_argument('--arch', default='resnet34d')
+    ap.add_argument('--bs', type=int, default=64)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d: main(args, Path(d))

@@ -1,0 +1,56 @@
+"""An offline wheelhouse for Kaggle: wheels of the package and of every dependency except torch and torchvision (which
+Kaggle provides), at the versions installed here, so `pip install --no-index --find-links DIR hms_fastai` needs no network.
+
+Run it where the target's Python and platform are (e.g. a Kaggle notebook with the internet on) and add DIR as a dataset.
+"""
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+from .core.errors import HMSDataError
+
+__all__ = ['PROVIDED', 'dependency_pins', 'build_wheelhouse']
+
+PROVIDED = ('torch', 'torchvision')          # on Kaggle's image already; their own dependencies come with them
+
+
+def _norm(name: str) -> str:
+    """A distribution name in its canonical form (lower case, '-' for '_' and '.')."""
+    return name.lower().replace('_', '-').replace('.', '-')
+
+
+def dependency_pins(root: str = 'hms_fastai') -> list[str]:
+    """`name==version` of every installed distribution `root` needs (markers evaluated, extras not), bar PROVIDED's."""
+    seen, todo, pins = {_norm(p) for p in PROVIDED}, [root], []
+    while todo:
+        name = todo.pop()
+        try: dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError: raise HMSDataError(name, 'a dependency that is not installed here') from None
+        for text in dist.requires or []:
+            req = Requirement(text)
+            if req.marker is not None and not req.marker.evaluate({'extra': ''}): continue
+            if _norm(req.name) not in seen:
+                seen.add(_norm(req.name))
+                todo.append(req.name)
+        if name != root: pins.append(f'{dist.metadata["Name"]}=={dist.version}')
+    return sorted(pins, key=str.lower)
+
+
+def _pip(*args: str):
+    """Run pip of this interpreter (HMSDataError with pip's last lines if it fails)."""
+    r = subprocess.run([sys.executable, '-m', 'pip', *args], capture_output=True, text=True)
+    if r.returncode: raise HMSDataError('pip', ' '.join(r.stderr.strip().splitlines()[-3:]) or f'exit code {r.returncode}')
+
+
+def build_wheelhouse(out, source=None) -> list[Path]:
+    """Write the package's wheel (built from its source checkout) and its dependencies' wheels into `out`; list them."""
+    out = Path(out)
+    source = Path(source) if source else Path(__file__).resolve().parents[1]
+    if not (source / 'pyproject.toml').is_file(): raise HMSDataError(source, 'no pyproject.toml: pass the package\'s source checkout')
+    out.mkdir(parents=True, exist_ok=True)
+    _pip('wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(out), str(source))
+    _pip('download', '--no-deps', '--only-binary', ':all:', '-q', '-d', str(out), *dependency_pins())
+    return sorted(out.glob('*.whl'))
