@@ -131,6 +131,9 @@ def _train(a):
     _in_folder(a.data, '--data')
     _out_folder(a.cache, '--cache')
     _out_folder(a.out)
+    if a.processes > 1:                  # no OpenMP threads in a parent that forks workers (GPUs): they would hang
+        import torch
+        torch.set_num_threads(1)
     _check_model(a, len(channels))
     from .competition.io import load_competition
     from .competition.meta import add_folds, eeg_table

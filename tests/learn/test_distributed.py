@@ -20,7 +20,7 @@ def test_two_processes_train_one_run_whose_oof_a_single_process_reproduces(synth
     cmd = [sys.executable, '-m', 'hms_fastai.cli', 'train', '--data', str(synth_root), '--cache', str(tmp_path / 'cache'),
            '--out', str(out), '--arch', 'test_efficientnet', '--epochs', '1', '--epochs2', '0', '--folds', '2', '--bs', '8',
            '--channels', 'spec', '--processes', '2']
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'Launching training on 2 CPUs' in r.stdout
     manifest = json.loads((out / 'models.json').read_text())
