@@ -1,6 +1,7 @@
 """GPU throughput of the data path: (a) the loader alone, (b) fastai `fit` through hms_dls + hms_learner, (c) the ceiling:
-the same model on device-resident random tensors (same bs, precision, memory format); the ratio (b)/(c); TTA inference;
-eeg_mels. Goal on an H200: (b)/(c) ≥ 0.8 at bs 256, TTA ≥ 5,000 eegs/s. Runs on the CPU too (a dry run: tiny sizes).
+the same model on device-resident random tensors (same bs, precision, memory format); the ratio (b)/(c); the raw-EEG
+learner's loader and fit; TTA inference; eeg_mels. Goal on an H200: (b)/(c) ≥ 0.8 at bs 256, TTA ≥ 5,000 eegs/s.
+Runs on the CPU too (a dry run: tiny sizes).
 """
 import argparse
 import json
@@ -82,6 +83,7 @@ def main(a):
     from hms_fastai.competition.synth import make_synthetic
     from hms_fastai.learn.data import hms_dls, hms_test_dl
     from hms_fastai.learn.learner import hms_learner
+    from hms_fastai.learn.raw import hms_raw_dls, hms_raw_learner
     from hms_fastai.signals.prepare import prepare
     cuda = torch.cuda.is_available()
     device = torch.cuda.get_device_name() if cuda else f'CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads)'
@@ -105,6 +107,11 @@ def main(a):
         res['by_bs'][bs] = row
         print(f'[{time.perf_counter() - t0:.0f}s] bs {bs}: ' + ', '.join(f'{k} {v:,.2f}' if k == 'fit/ceiling' else f'{k} {v:,.0f}/s'
                                                                           for k, v in row.items()), flush=True)
+    raw = hms_raw_dls(big, train, fold=0, bs=a.bs[-1], windows='random', seed=0)     # the raw-EEG learner on the same rows
+    raw_learn = hms_raw_learner(raw, seed=0)
+    res['raw_eeg'] = {'bs': a.bs[-1], 'loader': _loader_rate(raw.train, a.loader_batches), 'fit': _fit_rate(raw_learn, a.epochs)}
+    print(f'[{time.perf_counter() - t0:.0f}s] raw EEG (xresnet1d18), bs {a.bs[-1]}: loader {res["raw_eeg"]["loader"]:,.0f}/s, '
+          f'fit {res["raw_eeg"]["fit"]:,.0f} windows/s', flush=True)
     tdl = hms_test_dl(learn.dls, test.table, test, bs=a.bs[-1])
     for flip in (False, True):
         with learn.no_bar(): learn.tta(dl=tdl, flip=flip)                # warm-up

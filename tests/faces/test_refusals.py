@@ -165,6 +165,14 @@ CASES = {   # name → (args from (data, work), what the one stderr line must na
     'demo: unknown --arch': (lambda d, w: ['demo', '--out', str(w / 'demo'), '--arch', 'nope'], "'nope' is not a timm model"),
     'demo: --out is a file': (lambda d, w: ['demo', '--out', str(_file(w))], '--out: '),
     'demo: --epochs 0': (lambda d, w: ['demo', '--out', str(w / 'demo'), '--epochs', '0'], 'argument --epochs'),
+    'blend: an OOF file missing': (lambda d, w: ['blend', str(w / 'run' / 'oof.csv'), '--data', str(d), '--out', str(w / 'b.json')],
+                                   'oof.csv: file not found'),
+    'blend: --on bad': (lambda d, w: ['blend', str(d / 'test_oracle.csv'), '--data', str(d), '--out', str(w / 'b.json'), '--on', 'some'],
+                        'argument --on'),
+    'blend: --out is a folder': (lambda d, w: ['blend', str(d / 'test_oracle.csv'), '--data', str(d), '--out', str(w)], 'is a folder, not a file'),
+    'wheelhouse: --out is a file': (lambda d, w: ['wheelhouse', '--out', str(_file(w))], 'is a file, not a folder'),
+    'wheelhouse: --source not a checkout': (lambda d, w: ['wheelhouse', '--out', str(w / 'wh'), '--source', str(w)], 'no pyproject.toml'),
+    'predict: --weights missing': (lambda d, w: _predict(d, w, w) + ['--weights', str(w / 'nope.json')], '--weights: '),
     'compare: --top -1': (lambda d, w: ['compare', str(d / 'test_oracle.csv'), str(d / 'test_solution.csv'), '--top', '-1'], 'argument --top'),
     'compare: A missing': (lambda d, w: ['compare', str(w / 'a.csv'), str(d / 'test_solution.csv')], 'a.csv: file not found'),
     'compare: --plot is a folder': (lambda d, w: ['compare', str(d / 'test_oracle.csv'), str(d / 'test_solution.csv'), '--plot', str(w)],
@@ -187,4 +195,5 @@ def test_refused_with_one_line_and_nothing_written(case, data, tmp_path, capsys)
 
 def test_the_matrix_covers_every_subcommand():
     assert len(CASES) >= 40
-    assert {c.split(':')[0] for c in CASES} == {'synth', 'score', 'check', 'prepare', 'train', 'predict', 'experiments', 'demo', 'compare'}
+    assert {c.split(':')[0] for c in CASES} == {'synth', 'score', 'check', 'prepare', 'train', 'predict', 'experiments', 'demo', 'compare',
+                                                'blend', 'wheelhouse'}
