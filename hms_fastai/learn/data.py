@@ -21,7 +21,7 @@ from ..signals.plots import show_image
 from ..signals.store import WINDOWS
 
 __all__ = ['FORMS', 'HMSTensorImage', 'EEGSignal', 'Votes', 'EEGRef', 'HMSImage', 'InputAssembly', 'AssembleImages', 'HMSDataLoader', 'VoteTarget', 'WeightedVotes', 'VOTE_SCALE', 'HMSImageBlock',
-           'VoteBlock', 'dl_channels', 'dl_parts', 'check_fold_table', 'default_windows', 'place_store', 'hms_dls', 'hms_test_dl', 'vote_title']
+           'VoteBlock', 'dl_channels', 'dl_parts', 'check_fold_table', 'fold_dls', 'default_windows', 'place_store', 'hms_dls', 'hms_test_dl', 'vote_title']
 
 
 VOTE_SCALE = 20                  # votes that weigh a row 1 when training is vote-weighted
@@ -215,12 +215,18 @@ def hms_dls(table: pd.DataFrame, store, fold: int = 0, bs: int = BS, channels: l
     if channels is not None: store = store.with_channels(channels)
     store.rows(table['eeg_id'])                                   # HMSDataError naming any eeg_id not in the store
     store = place_store(store, resident)
+    return fold_dls(table, store, HMSImageBlock(store, windows or default_windows(), jitter), fold, bs, batch_tfms, vote_weight,
+                    num_workers, seed, **kwargs)
+
+
+def fold_dls(table: pd.DataFrame, store, block: TransformBlock, fold: int, bs: int, batch_tfms, vote_weight: bool,
+             num_workers: int, seed: int | None, **kwargs) -> DataLoaders:
+    """DataLoaders of (input `block`, votes) split on `fold` (pinned when the store is read on the CPU for a GPU)."""
     if seed is not None: set_seed(seed)
-    block = DataBlock(blocks=(HMSImageBlock(store, windows or default_windows(), jitter), VoteBlock(vote_weight)),
-                      splitter=ColSplitter('fold', on=fold), n_inp=1, batch_tfms=batch_tfms)
+    dblock = DataBlock(blocks=(block, VoteBlock(vote_weight)), splitter=ColSplitter('fold', on=fold), n_inp=1, batch_tfms=batch_tfms)
     pin = torch.cuda.is_available() and store.device is None
-    return block.dataloaders(table.reset_index(drop=True), bs=bs, num_workers=0 if store.device else num_workers,
-                             pin_memory=pin, **kwargs)
+    return dblock.dataloaders(table.reset_index(drop=True), bs=bs, num_workers=0 if store.device else num_workers,
+                              pin_memory=pin, **kwargs)
 
 
 @delegates(TfmdDL)

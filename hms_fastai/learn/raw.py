@@ -11,7 +11,6 @@ import pandas as pd
 import torch
 from fastai.data.block import DataBlock, TransformBlock
 from fastai.data.core import DataLoaders
-from fastai.data.transforms import ColSplitter
 from fastai.torch_core import set_seed
 from fastai.vision.models import xresnet
 from fastcore.meta import delegates
@@ -19,7 +18,8 @@ from plum import dispatch
 
 from ..core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, SIGNAL_CHANNELS
 from ..core.defaults import BS, LR
-from .data import EEGSignal, HMSDataLoader, HMSImage, InputAssembly, VoteBlock, check_fold_table, default_windows, place_store, vote_title
+from .data import (EEGSignal, HMSDataLoader, HMSImage, InputAssembly, check_fold_table, default_windows, fold_dls, place_store,
+                   vote_title)
 from .learner import HMSLearner
 from .metrics import KLDivLossFlat, kl_metrics
 
@@ -75,12 +75,8 @@ def hms_raw_dls(table: pd.DataFrame, store, fold: int = 0, bs: int = BS, batch_t
     check_fold_table(table, fold)
     store.rows(table['eeg_id'])
     store = place_store(store.with_channels(CHANNELS[4:]), resident)
-    if seed is not None: set_seed(seed)
-    block = DataBlock(blocks=(EEGSignalBlock(store, windows or default_windows(), jitter), VoteBlock(vote_weight)),
-                      splitter=ColSplitter('fold', on=fold), n_inp=1, batch_tfms=batch_tfms)
-    pin = torch.cuda.is_available() and store.device is None
-    return block.dataloaders(table.reset_index(drop=True), bs=bs, num_workers=0 if store.device else num_workers,
-                             pin_memory=pin, **kwargs)
+    return fold_dls(table, store, EEGSignalBlock(store, windows or default_windows(), jitter), fold, bs, batch_tfms, vote_weight,
+                    num_workers, seed, **kwargs)
 
 
 def raw_model(arch: str = 'xresnet1d18', n_in: int = len(SIGNAL_CHANNELS), n_out: int = 6) -> torch.nn.Module:
