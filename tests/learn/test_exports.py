@@ -54,6 +54,14 @@ def test_weights_only_reproduces_the_pickle_in_a_fresh_process(exported, synth_r
     got = pd.read_csv(tmp_path / 'got.csv')
     np.testing.assert_array_equal(got.eeg_id, want.eeg_id)
     np.testing.assert_allclose(got[TARGETS].to_numpy(), want[TARGETS].to_numpy(), rtol=0, atol=1e-7)
+    code = ('import sys; from fastai.learner import load_learner; from hms_fastai.learn.data import hms_test_dl; '   # the fastai way
+            'from hms_fastai.signals.store import Store; l = load_learner(sys.argv[1]); s = Store.open(sys.argv[2], "test"); '
+            'print([s.table.eeg_id.tolist(), l.tta(dl=hms_test_dl(l.dls, s.table, s))[0].numpy().tolist()])')
+    r = subprocess.run([sys.executable, '-c', code, str(exported.with_suffix('.pkl')), str(tmp_path / 'cache')], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    import ast
+    ids, probs = ast.literal_eval(r.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(np.array(probs), want.set_index('eeg_id').loc[ids, TARGETS].to_numpy(), atol=1e-6)
 
 
 @pytest.mark.parametrize('kind', ['plain pickle', 'torch.save zip'])
