@@ -9,6 +9,7 @@ from pathlib import Path
 __all__ = ['atomic_path', 'sweep_temp', 'folder_lock', 'file_hash']
 
 _TEMP = re.compile(r'^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp')      # what atomic_path names its temp files
+_UMASK = os.umask(0o022); os.umask(_UMASK)                           # the process's umask, read once at import
 
 
 @contextmanager
@@ -20,6 +21,7 @@ def atomic_path(path, suffix: str = ''):
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp{suffix}')
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)                   # the mode open() gives (some writers, e.g. safetensors, make 0600)
         os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
