@@ -101,3 +101,31 @@ def test_two_stage_refuses_a_second_stage_without_one_batch_of_expert_rows(fasta
     n = int((table.expert & (table.fold != 0)).sum())
     with pytest.raises(HMSDataError, match=f'has {n} expert training rows, fewer than one batch'):
         train_fold(table, train, fold=0, epochs=1, **{**TINY, 'bs': n + 1, 'epochs2': 1})
+
+
+def test_pseudo_round_relabels_only_low_vote_training_rows_with_the_fold_model(fastai_data, tmp_path, monkeypatch):
+    from hms_fastai.learn import recipes
+    from hms_fastai.learn.exports import load_exported
+    from hms_fastai.learn.data import hms_test_dl
+    train, _, table = fastai_data
+    first = train_folds(table, train, tmp_path / 'first', folds=[1], epochs=1, **{**TINY, 'bs': 4})
+    seen = {}
+
+    def spy(t, store, fold, **kw):
+        seen[fold] = t.copy()
+        return real(t, store, fold=fold, **kw)
+
+    real = recipes.train_fold
+    monkeypatch.setattr(recipes, 'train_fold', spy)
+    train_folds(table, train, tmp_path / 'second', folds=[1], epochs=1, pseudo={'from': tmp_path / 'first'}, **{**TINY, 'bs': 4})
+    assert list(seen) == [1]
+    for k, t in seen.items():
+        assert t.index.equals(table.index)
+        untouched = (table.fold == k) | (table.total_votes >= 10)               # validation rows and expert rows
+        pd.testing.assert_frame_equal(t.loc[untouched, table.columns], table.loc[untouched])
+        low = t[~untouched]
+        assert len(low) and low.pseudo.all() and not t.loc[untouched, 'pseudo'].any()
+        learn = load_exported(first.paths[0])                                  # the fold-k model, which never saw fold k
+        preds, _ = learn.tta(dl=hms_test_dl(learn.dls, low, train))
+        np.testing.assert_allclose(low[TARGETS].to_numpy(), 0.1 * table.loc[low.index, TARGETS].to_numpy() + 0.9 * preds.numpy(),
+                                   atol=1e-5)
