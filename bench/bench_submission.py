@@ -2,7 +2,7 @@
 5-fold × 2-config ensemble (10 learners) and flip TTA; where the time goes (each learner's TTA, the store, the load).
 
 The learners are trained briefly (their quality is not the point: inference costs the same); only the submission path is
-timed, the way the submission notebook runs it.
+timed: `submit` (prepare + predict + the submission file) as the submission notebook runs it, split by timing its calls.
 """
 import argparse
 import json
@@ -15,12 +15,26 @@ import numpy as np
 import torch
 
 
+def timed(owner, name: str, into, key=None):
+    """Wrap `owner.name` so that each call's seconds are added to into[key] (a dict) or appended to it (a list)."""
+    f = getattr(owner, name)
+
+    def wrapper(*args, **kwargs):
+        t = time.perf_counter()
+        try: return f(*args, **kwargs)
+        finally:
+            if key is None: into.append(time.perf_counter() - t)
+            else: into[key] += time.perf_counter() - t
+    setattr(owner, name, wrapper)
+
+
 def main(a, work: Path):
-    from hms_fastai.competition.io import load_competition
-    from hms_fastai.competition.meta import add_folds, eeg_table
+    from fastai.learner import Learner
+
+    from hms_fastai.competition.meta import add_folds
     from hms_fastai.competition.synth import make_synthetic
-    from hms_fastai.learn.data import hms_test_dl
-    from hms_fastai.learn.exports import load_learners
+    from hms_fastai.learn import infer
+    from hms_fastai.learn.infer import submit
     from hms_fastai.learn.recipes import train_folds
     from hms_fastai.signals.prepare import prepare
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f'CPU, {torch.get_num_threads()} threads'
@@ -33,23 +47,17 @@ def main(a, work: Path):
     for name, channels in (('8ch', None), ('spec', ['spec_LL', 'spec_RL', 'spec_LP', 'spec_RP'])):
         train_folds(table, train, work / name, arch=a.arch, epochs=1, epochs2=0, bs=16, channels=channels, windows='centre')
         runs[name] = work / name
-    timings = {}
-    t0 = time.perf_counter()
-    comp = load_competition(data, train=False)
-    test = prepare(comp, work / 'test_cache', 'test')
-    timings['prepare --split test'] = time.perf_counter() - t0
-    t = time.perf_counter()
-    learners = [learn for r in runs.values() for learn in load_learners(r)]
-    timings['load 10 weights-only learners'] = time.perf_counter() - t
-    rows = eeg_table(comp.test)
+    timings = {'prepare --split test': 0.0, f'load {a.folds * 2} weights-only learners': 0.0}
     per = []
-    for learn in learners:
-        t = time.perf_counter()
-        with learn.no_bar(): learn.tta(dl=hms_test_dl(learn.dls, rows, test, bs=a.bs))
-        per.append(time.perf_counter() - t)
-    timings['TTA of 10 learners (each: plain + flipped)'] = sum(per)
+    timed(infer, 'prepare', timings, 'prepare --split test')
+    timed(infer, 'load_learners', timings, f'load {a.folds * 2} weights-only learners')
+    timed(Learner, 'tta', per)
+    t0 = time.perf_counter()
+    submit(list(runs.values()), data, work / 'test_cache', work / 'submission.csv', bs=a.bs)   # what the notebook runs
+    timings[f'TTA of {len(per)} learners (each: plain + flipped)'] = sum(per)
     total = time.perf_counter() - t0
-    print(f'\n{a.n_test} test eegs, {len(learners)} learners ({a.arch}, flip TTA), {device}:')
+    timings['the rest (test.csv, ensemble, submission)'] = total - sum(timings.values())
+    print(f'\n{a.n_test} test eegs, {len(per)} learners ({a.arch}, flip TTA), {device}:')
     for k, v in timings.items(): print(f'  {k}: {v:.1f} s ({100 * v / total:.0f} %)')
     print(f'  per learner: {np.median(per):.1f} s median = {a.n_test / np.median(per):.0f} eegs/s with TTA')
     print(f'  total: {total:.1f} s = {total / 60:.1f} min')

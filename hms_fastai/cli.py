@@ -182,7 +182,7 @@ def _predict(a):
     if missing: raise HMSDataError('--models', f'{", ".join(missing)}: no such folder or file')
     if a.weights is not None and not a.weights.is_file(): raise HMSDataError('--weights', f'{a.weights}: no such file')
     from .learn.infer import submit
-    sub = submit(a.models, a.data, a.cache, a.out, tta=not a.no_tta, weights=a.weights, trust_pickle=a.trust_pickle)
+    sub = submit(a.models, a.data, a.cache, a.out, tta=not a.no_tta, weights=a.weights, bs=a.bs, trust_pickle=a.trust_pickle)
     print(f'wrote {a.out}: {len(sub)} rows')
 
 
@@ -329,6 +329,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--weights', type=Path, help='a blend file (hms-fastai blend) weighing the --models folders (default: equal)')
     s.add_argument('--out', type=Path, default=Path('submission.csv'))
     s.add_argument('--no-tta', action='store_true', help='skip the hemisphere-flip test-time augmentation')
+    s.add_argument('--bs', type=_int(1), help="inference batch size (default: each learner's validation batch size)")
     s.add_argument('--trust-pickle', action='store_true', help='load the .pkl exports (unpickling runs their code) instead of '
                                                                 'the weights-only .safetensors + .json')
     s.set_defaults(func=_predict)

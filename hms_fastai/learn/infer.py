@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from fastai.learner import Learner
+from fastcore.meta import delegates
 
 from ..competition.blend import read_blend
 from ..competition.io import load_competition
@@ -68,8 +69,8 @@ def predict(models, data_root, cache_dir, tta: bool = True, weights=None, bs: in
     return target_frame(table.eeg_id, probs)
 
 
-def submit(models, data_root, cache_dir, out='submission.csv', tta: bool = True, weights=None,
-           trust_pickle: bool = False) -> pd.DataFrame:
+@delegates(predict)
+def submit(models, data_root, cache_dir, out='submission.csv', **kwargs) -> pd.DataFrame:
     """`predict`, then write a validated submission (test.csv's eeg_ids, in its order) to `out` atomically."""
-    preds = predict(models, data_root, cache_dir, tta=tta, weights=weights, trust_pickle=trust_pickle)
+    preds = predict(models, data_root, cache_dir, **kwargs)
     return write_submission(preds.eeg_id, preds[TARGETS].to_numpy(), out)

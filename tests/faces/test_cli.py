@@ -74,6 +74,9 @@ def test_train_then_predict(synth_root, tmp_path, capsys):
     sub = pd.read_csv(tmp_path / 'sub.csv')
     assert sub.eeg_id.tolist() == pd.read_csv(synth_root / 'test.csv').eeg_id.tolist()
     np.testing.assert_allclose(sub[TARGETS].sum(1), 1, atol=1e-9)
+    assert main(['predict', '--data', str(synth_root), '--cache', str(cache), '--models', str(models),
+                 '--out', str(tmp_path / 'sub1.csv'), '--bs', '1']) == 0                  # one eeg per batch: the same
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / 'sub1.csv'), sub, rtol=1e-5)
 
 
 def test_demo_end_to_end(tmp_path, capsys):

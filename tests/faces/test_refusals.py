@@ -172,6 +172,7 @@ CASES = {   # name → (args from (data, work), what the one stderr line must na
     'blend: --out is a folder': (lambda d, w: ['blend', str(d / 'test_oracle.csv'), '--data', str(d), '--out', str(w)], 'is a folder, not a file'),
     'wheelhouse: --out is a file': (lambda d, w: ['wheelhouse', '--out', str(_file(w))], 'is a file, not a folder'),
     'wheelhouse: --source not a checkout': (lambda d, w: ['wheelhouse', '--out', str(w / 'wh'), '--source', str(w)], 'no pyproject.toml'),
+    'predict: --bs 0': (lambda d, w: _predict(d, w, w) + ['--bs', '0'], '--bs: must be at least 1'),
     'predict: --weights missing': (lambda d, w: _predict(d, w, w) + ['--weights', str(w / 'nope.json')], '--weights: '),
     'compare: --top -1': (lambda d, w: ['compare', str(d / 'test_oracle.csv'), str(d / 'test_solution.csv'), '--top', '-1'], 'argument --top'),
     'compare: A missing': (lambda d, w: ['compare', str(w / 'a.csv'), str(d / 'test_solution.csv')], 'a.csv: file not found'),
