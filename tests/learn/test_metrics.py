@@ -23,6 +23,20 @@ def test_loss_is_batch_mean_kl_of_softmax():
     assert (lf.decodes(probs) == logits.argmax(-1)).all()
 
 
+def test_vote_weighted_targets_weigh_each_rows_loss_and_gradient():
+    # a hand-made batch: rows of 2, 12 and 20 votes; vote_weight scales each training target by total_votes / 20
+    logits = torch.tensor([[2., 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 3]], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([[1., 0, 0, 0, 0, 0], [.5, .5, 0, 0, 0, 0], [0, 0, 0, 0, .25, .75]], dtype=torch.float64)
+    w = torch.tensor([2., 12, 20], dtype=torch.float64)[:, None] / 20
+    p = torch.softmax(logits, -1).detach()
+    kl = kl_rows(y.numpy(), p.numpy())
+    loss = KLDivLossFlat()(logits, y * w)
+    # the value: each row's w·KL plus the constant w·ln w (no gradient); the gradient: w times the plain row's, exactly
+    assert loss.item() == pytest.approx(float(np.mean(w[:, 0].numpy() * (kl + np.log(w[:, 0].numpy())))), rel=1e-6)   # float32 loss
+    loss.backward()
+    torch.testing.assert_close(logits.grad, w * (p - y) / 3, rtol=1e-5, atol=1e-7)
+
+
 def test_metric_all_and_expert_rows():
     p = np.array([[0.5, 0.5, 0, 0, 0, 0], [1 / 6] * 6, [0.25, 0.75, 0, 0, 0, 0]])
     y = np.array([[1., 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0]])

@@ -30,6 +30,7 @@ def test_band_pass_keeps_the_band_and_drops_the_rest():
     x[0, :, 0] = 100 * np.sin(2 * np.pi * 10 * t)                 # in band
     x[0, :, 1] = 100 * np.sin(2 * np.pi * 0.1 * t) + 300          # below, plus DC
     x[0, :, 2] = 100 * np.sin(2 * np.pi * 40 * t)                 # above
+    x[0, :, 5] = 100 * np.sin(2 * np.pi * 5 * t)                  # in band
     x[1, :, 3] = 5000 * np.sin(2 * np.pi * 5 * t)                 # an artefact: clipped to ±1024 µV
     x[1, 2000:3000, 4] = np.nan
     y = band_pass(torch.from_numpy(x)).numpy()
@@ -37,6 +38,8 @@ def test_band_pass_keeps_the_band_and_drops_the_rest():
     mid = slice(250, -250)                                         # away from the window's wrap-around edges
     assert abs(y[0, 0, mid].std() * np.sqrt(2) - 1.0) < 0.02        # 100 µV sine → amplitude 1 (÷ 100)
     assert y[0, 1, mid].std() < 0.02 and y[0, 2, mid].std() < 0.01
+    gain_db = lambda c: 20 * np.log10(y[0, c, mid].std() * np.sqrt(2) / 1.0 + 1e-12)   # output amplitude over the input's
+    assert abs(gain_db(5)) < 0.1 and gain_db(2) < -60             # measured: 5 Hz kept within 0.1 dB, 40 Hz down > 60 dB
     assert np.abs(y[1, 3]).max() == pytest.approx(10.24, rel=1e-6)
 
 
@@ -82,6 +85,24 @@ def test_fastai_conventions_and_chain_swap_tta(dls, fastai_data, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     torch.testing.assert_close(torch.load(tmp_path / 'p.pt'), want, rtol=0, atol=1e-6)   # weights-only, fresh process
     with learn.no_bar(), learn.no_logging(): learn.fine_tune(1, freeze_epochs=1)
+
+
+def test_the_gradient_is_the_losss_slope(dls):
+    model = hms_raw_learner(dls, seed=0).model.double().eval()      # eval: BatchNorm fixed, so the loss is a plain function
+    x, y = (t.as_subclass(torch.Tensor).double() for t in dls.one_batch())
+    loss = lambda: float((torch.xlogy(y, y) - y * torch.log_softmax(model(x), -1)).sum(1).mean())   # the KL, in float64
+    first = (torch.xlogy(y, y) - y * torch.log_softmax(model(x), -1)).sum(1).mean()
+    first.backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    norm = float(sum((g ** 2).sum() for g in grads)) ** 0.5
+    def step(h):                                                   # move h along the unit gradient direction
+        with torch.no_grad():
+            for p, g in zip(model.parameters(), grads): p.add_(h / norm * g)
+    h = 1e-6
+    step(h); up = loss(); step(-2 * h); down = loss(); step(h)
+    # central difference ≈ backward's slope; 1 % allows the max-pool ties of clipped (±1024 µV) and NaN-filled stretches
+    assert norm > 0 and (up - down) / (2 * h) == pytest.approx(norm, rel=1e-2)
+    assert down < float(first) < up                                # so a small step down the gradient lowers the loss
 
 
 def test_two_stage_folds_with_oof_and_exports(fastai_data, tmp_path):
