@@ -37,6 +37,18 @@ def test_weights_favour_the_better_predictor_and_beat_equal():
     assert b.kl_heldout < b.kl_equal and abs(b.kl_heldout - b.kl) < 0.01                         # held out: still a gain
 
 
+def test_recovers_known_weights():
+    # the truth is a known mixture of three predictors, so KL 0 is reached at those weights and only there
+    rng, n, known = np.random.default_rng(2), 90, np.array([0.6, 0.3, 0.1])
+    p = rng.dirichlet(np.ones(6), (3, n))
+    y = np.tensordot(known, p, 1)
+    table = pd.DataFrame({'eeg_id': np.arange(n), 'expert': True, **dict(zip(TARGETS, y.T))})
+    oofs = {k: pd.DataFrame({'eeg_id': np.arange(n), 'fold': np.arange(n) % 3, **dict(zip(TARGETS, q.T))}) for k, q in zip('ABC', p)}
+    b = fit_blend(oofs, table, 'expert')
+    np.testing.assert_allclose(list(b.weights.values()), known, atol=1e-3)
+    assert b.kl < 1e-6 and b.kl_heldout < 1e-5 < b.kl_equal                                      # each fold's weights recover it too
+
+
 def test_the_gradient_is_exact():
     table, oofs = _case(30, seed=1)
     y, p = table[TARGETS].to_numpy(), np.stack([o[TARGETS].to_numpy() for o in oofs.values()])
