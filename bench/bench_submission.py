@@ -29,12 +29,11 @@ def timed(owner, name: str, into, key=None):
 
 
 def main(a, work: Path):
-    from fastai.learner import Learner
-
     from hms_fastai.competition.meta import add_folds
     from hms_fastai.competition.synth import make_synthetic
     from hms_fastai.learn import infer
     from hms_fastai.learn.infer import submit
+    from hms_fastai.learn.learner import HMSLearner
     from hms_fastai.learn.recipes import train_folds
     from hms_fastai.signals.prepare import prepare
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f'CPU, {torch.get_num_threads()} threads'
@@ -51,7 +50,7 @@ def main(a, work: Path):
     per = []
     timed(infer, 'prepare', timings, 'prepare --split test')
     timed(infer, 'load_learners', timings, f'load {a.folds * 2} weights-only learners')
-    timed(Learner, 'tta', per)
+    timed(HMSLearner, 'tta', per)                # the learners' own tta (fastai's Learner.tta is overridden)
     t0 = time.perf_counter()
     submit(list(runs.values()), data, work / 'test_cache', work / 'submission.csv', bs=a.bs)   # what the notebook runs
     timings[f'TTA of {len(per)} learners (each: plain + flipped)'] = sum(per)
