@@ -59,7 +59,7 @@ _NAMES = {   # module → the public names it defines (its __all__; a test keeps
                           'naive_frame'],
     'experiments.runners': ['run_config', 'run_experiments'],
     'demo': ['run_demo', 'score_table'],
-    'wheelhouse': ['PROVIDED', 'dependency_pins', 'build_wheelhouse'],
+    'wheelhouse': ['PROVIDED', 'installed_closure', 'dependency_pins', 'build_wheelhouse'],
 }
 _MODULE_OF = {name: module for module, names in _NAMES.items() for name in names}
 LAYERS = ['core', 'competition', 'signals', 'learn', 'experiments']

@@ -160,8 +160,6 @@ def _train(a):
 
 def _train_distributed(a, table, parts, store_kwargs: dict, pseudo, kwargs: dict):
     """`train` on a.processes processes (nothing touches CUDA here: the workers do); the run folder's results."""
-    import importlib.util
-    if importlib.util.find_spec('accelerate') is None: raise HMSDataError('--processes', 'needs accelerate: pip install accelerate')
     import pandas as pd
 
     from .competition.score import oof_scores

@@ -12,7 +12,7 @@ from packaging.requirements import Requirement
 
 from .core.errors import HMSDataError
 
-__all__ = ['PROVIDED', 'dependency_pins', 'build_wheelhouse']
+__all__ = ['PROVIDED', 'installed_closure', 'dependency_pins', 'build_wheelhouse']
 
 PROVIDED = ('torch', 'torchvision')          # on Kaggle's image already; their own dependencies come with them
 
@@ -22,21 +22,26 @@ def _norm(name: str) -> str:
     return name.lower().replace('_', '-').replace('.', '-')
 
 
-def dependency_pins(root: str = 'hms_fastai') -> list[str]:
-    """`name==version` of every installed distribution `root` needs (markers evaluated, extras not), bar PROVIDED's."""
-    seen, todo, pins = {_norm(p) for p in PROVIDED}, [root], []
+def installed_closure(roots, skip=()) -> list:
+    """The installed distributions `roots` need, themselves included (markers and requested extras followed), bar `skip`."""
+    todo, seen, dists = [(r, ()) for r in roots], set(), {}
     while todo:
-        name = todo.pop()
-        try: dist = metadata.distribution(name)
+        name, extras = todo.pop()
+        if _norm(name) in skip or (_norm(name), extras) in seen: continue
+        seen.add((_norm(name), extras))
+        try: dist = dists.setdefault(_norm(name), metadata.distribution(name))
         except metadata.PackageNotFoundError: raise HMSDataError(name, 'a dependency that is not installed here') from None
-        for text in dist.requires or []:
-            req = Requirement(text)
-            if req.marker is not None and not req.marker.evaluate({'extra': ''}): continue
-            if _norm(req.name) not in seen:
-                seen.add(_norm(req.name))
-                todo.append(req.name)
-        if name != root: pins.append(f'{dist.metadata["Name"]}=={dist.version}')
-    return sorted(pins, key=str.lower)
+        for req in map(Requirement, dist.requires or []):
+            if req.marker is None or any(req.marker.evaluate({'extra': e}) for e in ('', *extras)):
+                todo.append((req.name, tuple(sorted(req.extras))))
+    return list(dists.values())
+
+
+def dependency_pins(root: str = 'hms_fastai') -> list[str]:
+    """`name==version` of every installed distribution `root` needs (with the extras it asks for), bar PROVIDED's."""
+    skip = {_norm(p) for p in PROVIDED} | {_norm(root)}
+    deps = [d for d in installed_closure([root], {_norm(p) for p in PROVIDED}) if _norm(d.metadata['Name']) not in skip]
+    return sorted({f'{d.metadata["Name"]}=={d.version}' for d in deps}, key=str.lower)
 
 
 def _pip(*args: str):

@@ -6,7 +6,10 @@ import socket
 import tempfile
 
 import torch
+from accelerate import notebook_launcher
+from accelerate.utils import PrepareForLaunch, patch_environment
 from fastcore.parallel import num_cpus
+from torch.multiprocessing import start_processes
 
 from ..competition.io import load_competition
 from ..competition.meta import add_folds, eeg_table
@@ -27,8 +30,6 @@ def _launch_cpus(function, args: tuple, processes: int):
     """accelerate's CPU launch (gloo over loopback, a free port, cores shared out), spawned rather than forked."""
     # notebook_launcher takes a CUDA build without GPUs for GPUs; accelerate's debug launcher forks, and a child forked
     # after the parent started its OpenMP threads hangs in its first parallel op.
-    from accelerate.utils import PrepareForLaunch, patch_environment   # noqa: PLC0415 (optional: pip install accelerate)
-    from torch.multiprocessing import start_processes                   # noqa: PLC0415
     print(f'Launching training on {processes} CPUs.', flush=True)
     threads = max(1, num_cpus() // processes)            # processes × threads ≤ the cores we may use, or gloo crawls
     with tempfile.NamedTemporaryFile() as rdv, patch_environment(world_size=processes, master_addr='127.0.0.1', master_port=_free_port(),
@@ -51,7 +52,6 @@ def _worker(data, cache, out_dir, n_folds: int, seed: int, parts, store_kwargs: 
 def train_folds_distributed(data, cache, out_dir, processes: int = 2, n_folds: int = 5, seed: int = 0,
                             parts=('spec', 'eeg'), store_kwargs: dict | None = None, **kwargs):
     """`train_folds` on `processes` processes (GPUs, or CPUs with gloo) through accelerate's notebook_launcher."""
-    from accelerate import notebook_launcher            # noqa: PLC0415 (optional: pip install accelerate)
     args = (str(data), str(cache), str(out_dir), n_folds, seed, tuple(parts), store_kwargs or {}, kwargs)
     if torch.cuda.is_available(): notebook_launcher(_worker, args, num_processes=processes, use_port=_free_port())
     else: _launch_cpus(_worker, args, processes)

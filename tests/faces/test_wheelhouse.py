@@ -6,7 +6,7 @@ from importlib import metadata
 from pathlib import Path
 
 from hms_fastai.cli import main
-from hms_fastai.wheelhouse import PROVIDED, dependency_pins
+from hms_fastai.wheelhouse import PROVIDED, dependency_pins, installed_closure
 
 
 def test_pins_leave_out_torch_and_torchvision():
@@ -22,9 +22,7 @@ def test_install_from_the_wheelhouse_with_no_index(tmp_path, capsys):
     venv = tmp_path / 'venv'
     subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True, capture_output=True)   # pip from ensurepip: offline
     site = next((venv / 'lib').glob('python3*/site-packages'))
-    ours = {p.split('==')[0].lower().replace('_', '-') for p in dependency_pins()} | {'hms-fastai'}
-    for dist in metadata.distributions():                  # torch (and whatever else is not ours): linked, as Kaggle has it
-        if dist.metadata['Name'].lower().replace('_', '-') in ours | {'pip', 'setuptools'}: continue
+    for dist in installed_closure(PROVIDED, {'pip', 'setuptools'}):   # torch, torchvision and what they need: linked, as Kaggle has them
         for top in {Path(str(f)).parts[0] for f in dist.files or []} - {'..', 'bin'}:
             src = Path(dist.locate_file(top))
             if src.exists() and not (site / top).exists(): (site / top).symlink_to(src)
@@ -37,6 +35,6 @@ def test_install_from_the_wheelhouse_with_no_index(tmp_path, capsys):
     r = subprocess.run([str(venv / 'bin' / 'hms-fastai'), 'score', '--solution', str(sol), '--submission', str(sol)],
                        capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == '0.000000', r.stderr[-2000:]
-    code = 'import hms_fastai.learn.recipes, hms_fastai, torch; print(hms_fastai.__file__)'
+    code = 'import hms_fastai.all, hms_fastai, torch; print(hms_fastai.__file__)'   # every module: no dependency missing
     r = subprocess.run([str(venv / 'bin' / 'python'), '-c', code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 0 and str(site) in r.stdout, r.stderr[-2000:]           # the installed copy, not this checkout

@@ -1,5 +1,4 @@
 """Training on 2 CPU processes (gloo) through accelerate's launcher: one run folder, the OOF of a single-process evaluation."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,8 +10,6 @@ import torch
 
 from hms_fastai.core.constants import TARGETS
 from hms_fastai.learn.exports import load_exported
-
-pytestmark = pytest.mark.skipif(importlib.util.find_spec('accelerate') is None, reason='accelerate is not installed')
 
 
 def test_two_processes_train_one_run_whose_oof_a_single_process_reproduces(synth_root, tmp_path):
