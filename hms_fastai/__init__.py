@@ -12,7 +12,7 @@ _NAMES = {   # module → the public names it defines (its __all__; a test keeps
     'core.constants': ['TARGETS', 'CLASSES', 'EEG_COLUMNS', 'REGIONS', 'CHAINS', 'CHANNELS', 'BIPOLAR',
                        'SIGNAL_CHANNELS', 'EEG_RATE', 'EEG_WINDOW', 'SPEC_STEP', 'SPEC_WINDOW', 'SPEC_FREQS',
                        'SPEC_COLUMNS', 'IMAGE_SHAPE'],
-    'core.defaults': ['SEED', 'N_FOLDS', 'BS', 'LR', 'EPOCHS', 'EPOCHS2', 'ARCH'],
+    'core.defaults': ['SEED', 'N_FOLDS', 'BS', 'LR', 'EPOCHS', 'EPOCHS2', 'ARCH', 'RAW_ARCH'],
     'core.errors': ['HMSDataError', 'show_ids', 'check_unique_ids', 'check_same_ids'],
     'core.atomic': ['atomic_path', 'sweep_temp', 'folder_lock', 'file_hash'],
     'core.version': ['__version__'],

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, IMAGE_SHAPE, TARGETS
-from .core.defaults import ARCH, BS, EPOCHS, EPOCHS2, LR, N_FOLDS, SEED
+from .core.defaults import ARCH, BS, EPOCHS, EPOCHS2, LR, N_FOLDS, RAW_ARCH, SEED
 from .core.errors import HMSDataError
 
 __all__ = ['main']
@@ -124,7 +124,7 @@ def _prepare(a):
 
 def _train(a):
     """Train one learner per fold, export each, print the OOF scores."""
-    a.arch = a.arch or (ARCH if a.kind == 'image' else 'xresnet1d18')
+    a.arch = a.arch or (ARCH if a.kind == 'image' else RAW_ARCH)
     channels = _HALF_CHANNELS[a.channels]
     if a.n_in is not None and a.n_in != len(channels):
         raise HMSDataError('--n-in', f'{a.n_in} channels do not match --channels {a.channels} ({len(channels)})')
@@ -165,10 +165,11 @@ def _train_distributed(a, table, parts, store_kwargs: dict, pseudo, kwargs: dict
     from .competition.score import oof_scores
     from .learn.launch import train_folds_distributed
     from .learn.recipes import TrainedFolds
+    from .learn.runs import run_exports
     train_folds_distributed(a.data, a.cache, a.out, a.processes, n_folds=a.folds, seed=a.seed, parts=parts,
                             store_kwargs=store_kwargs, pseudo=pseudo, **kwargs)
     oof = pd.read_csv(a.out / 'oof.csv')
-    return TrainedFolds(sorted(a.out.glob('fold*.json')), oof, oof_scores(table, oof), 0)
+    return TrainedFolds(run_exports(a.out), oof, oof_scores(table, oof), 0)
 
 
 def _predict(a):
@@ -300,7 +301,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--cache', type=Path, required=True, help='signal store folder (prepared here if needed)')
     s.add_argument('--out', type=Path, required=True, help='run folder: fold{k} exports, oof.csv, models.json (the same run resumes)')
     s.add_argument('--kind', choices=['image', 'signal'], default='image', help='the 8-channel image, or the raw EEG chains')
-    s.add_argument('--arch', help=f'a timm model for images (default {ARCH}), or xresnet1d18|34|50 for raw EEG (default 18)')
+    s.add_argument('--arch', help=f'a timm model for images (default {ARCH}), or xresnet1d18|34|50 for raw EEG (default {RAW_ARCH})')
     s.add_argument('--channels', choices=list(_HALF_CHANNELS), default='all', help='all 8, or the 4 spec / eeg channels')
     s.add_argument('--n-in', type=int, choices=[4, 8], help='input channels (must agree with --channels)')
     s.add_argument('--epochs', type=_int(1), default=EPOCHS, help='stage 1: epochs on all training rows')

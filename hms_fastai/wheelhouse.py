@@ -24,7 +24,7 @@ def _norm(name: str) -> str:
 
 def installed_closure(roots, skip=()) -> list:
     """The installed distributions `roots` need, themselves included (markers and requested extras followed), bar `skip`."""
-    todo, seen, dists = [(r, ()) for r in roots], set(), {}
+    todo, seen, dists, skip = [(r, ()) for r in roots], set(), {}, {_norm(s) for s in skip}
     while todo:
         name, extras = todo.pop()
         if _norm(name) in skip or (_norm(name), extras) in seen: continue
@@ -39,8 +39,7 @@ def installed_closure(roots, skip=()) -> list:
 
 def dependency_pins(root: str = 'hms_fastai') -> list[str]:
     """`name==version` of every installed distribution `root` needs (with the extras it asks for), bar PROVIDED's."""
-    skip = {_norm(p) for p in PROVIDED} | {_norm(root)}
-    deps = [d for d in installed_closure([root], {_norm(p) for p in PROVIDED}) if _norm(d.metadata['Name']) not in skip]
+    deps = [d for d in installed_closure([root], PROVIDED) if _norm(d.metadata['Name']) != _norm(root)]
     return sorted({f'{d.metadata["Name"]}=={d.version}' for d in deps}, key=str.lower)
 
 

@@ -2,7 +2,7 @@
 from dataclasses import dataclass, replace
 
 from ..core.constants import CHANNELS
-from ..core.defaults import ARCH, BS, EPOCHS, EPOCHS2, LR
+from ..core.defaults import ARCH, BS, EPOCHS, EPOCHS2, LR, RAW_ARCH
 
 __all__ = ['ExperimentConfig', 'ImageConfig', 'RawConfig', 'EnsembleConfig', 'BlendConfig', 'PseudoConfig', 'TabularConfig',
            'NaiveConfig', 'SPEC_CHANNELS', 'CONFIGS', 'REFERENCES']
@@ -49,7 +49,7 @@ class ImageConfig(ExperimentConfig):
 class RawConfig(ImageConfig):
     """The raw-EEG learner (hms_raw_learner) on the 16 bipolar chains of a label window, one per fold."""
     kind: str = 'signal'
-    arch: str = 'xresnet1d18'
+    arch: str = RAW_ARCH
     channels: tuple[str, ...] = tuple(CHANNELS[4:])     # the store half it reads
 
 

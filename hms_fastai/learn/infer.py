@@ -54,8 +54,8 @@ def predict(models, data_root, cache_dir, tta: bool = True, weights=None, bs: in
     """Test-set probabilities (eeg_id + TARGETS, test.csv order): each learner with identity+flip TTA, weighted mean."""
     # models: a run folder, an export, a Learner or a list of them; weights: one per learner, one per run (folder),
     # or a blend file (hms-fastai blend) naming the run folders
+    if isinstance(weights, (str, Path)): weights = _blend_weights(weights, models)   # a bad blend file: refused before loading
     groups = _groups(models, trust_pickle)
-    if isinstance(weights, (str, Path)): weights = _blend_weights(weights, models)
     learners = [learn for g in groups for learn in g]
     w = _ensemble_weights(weights, groups)
     comp = load_competition(data_root, train=False)

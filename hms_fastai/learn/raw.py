@@ -17,7 +17,7 @@ from fastcore.meta import delegates
 from plum import dispatch
 
 from ..core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, SIGNAL_CHANNELS
-from ..core.defaults import BS, LR
+from ..core.defaults import BS, LR, RAW_ARCH
 from .data import (EEGSignal, HMSDataLoader, HMSImage, InputAssembly, check_fold_table, default_windows, fold_dls, place_store,
                    vote_title)
 from .learner import HMSLearner
@@ -79,13 +79,13 @@ def hms_raw_dls(table: pd.DataFrame, store, fold: int = 0, bs: int = BS, batch_t
                     num_workers, seed, **kwargs)
 
 
-def raw_model(arch: str = 'xresnet1d18', n_in: int = len(SIGNAL_CHANNELS), n_out: int = 6) -> torch.nn.Module:
+def raw_model(arch: str = RAW_ARCH, n_in: int = len(SIGNAL_CHANNELS), n_out: int = 6) -> torch.nn.Module:
     """A 1D body of RAW_ARCHS with `n_in` input chains and `n_out` logits."""
     if arch not in RAW_ARCHS: raise ValueError(f'unknown raw-EEG arch {arch!r}; known: {list(RAW_ARCHS)}')
     return RAW_ARCHS[arch](c_in=n_in, n_out=n_out, ndim=1)
 
 
-def hms_raw_learner(dls, arch: str = 'xresnet1d18', lr: float = LR, metrics=None, cbs=None, seed: int | None = None,
+def hms_raw_learner(dls, arch: str = RAW_ARCH, lr: float = LR, metrics=None, cbs=None, seed: int | None = None,
                     bf16: bool | None = None, **kwargs) -> HMSLearner:
     """A Learner of `raw_model(arch)` on `hms_raw_dls`: KL loss, Kaggle-KL metrics, deterministic chain-swap TTA, bf16 on CUDA."""
     if seed is not None: set_seed(seed)

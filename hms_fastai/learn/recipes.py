@@ -14,7 +14,7 @@ from fastcore.meta import delegates
 from ..competition.meta import EXPERT_VOTES, add_folds, pseudo_label
 from ..competition.score import oof_scores, target_frame
 from ..core.atomic import atomic_path
-from ..core.defaults import ARCH, BS, EPOCHS, EPOCHS2, LR, N_FOLDS, SEED
+from ..core.defaults import ARCH, BS, EPOCHS, EPOCHS2, LR, N_FOLDS, RAW_ARCH, SEED
 from ..core.errors import HMSDataError
 from .augment import hms_augs
 from .data import hms_dls, hms_test_dl
@@ -85,7 +85,7 @@ def train_fold(table: pd.DataFrame, store, fold: int = 0, kind: str = 'image', a
                seed: int | None = SEED, num_workers: int = 0, distributed: bool = False, **kwargs) -> Learner:
     """Stage 1 on all training rows (fine_tune if pretrained, else one-cycle), stage 2 (epochs2 > 0) on expert rows at lr/10."""
     # kind 'image': hms_dls + hms_learner (arch: a timm model, ARCH by default); 'signal': hms_raw_dls + hms_raw_learner
-    # (arch: xresnet1d18 by default). vote_weight: stage 1 weighs each row's loss by total_votes / 20.
+    # (arch: RAW_ARCH by default). vote_weight: stage 1 weighs each row's loss by total_votes / 20.
     if kind not in KINDS: raise ValueError(f'kind must be one of {list(KINDS)}, got {kind!r}')
     if kind == 'signal' and (pretrained or channels): raise ValueError('a raw-EEG learner reads all 16 chains and has no pretrained weights')
     make_dls, make_learner = KINDS[kind]
@@ -95,7 +95,7 @@ def train_fold(table: pd.DataFrame, store, fold: int = 0, kind: str = 'image', a
     data = dict(fold=fold, bs=bs, batch_tfms=tfms, windows=windows, jitter=jitter, num_workers=num_workers,
                 **({'channels': channels} if kind == 'image' else {}))
     extra = {'pretrained': pretrained} if kind == 'image' else {}
-    learn = make_learner(make_dls(table, store, vote_weight=vote_weight, **data), arch or {'image': ARCH, 'signal': 'xresnet1d18'}[kind],
+    learn = make_learner(make_dls(table, store, vote_weight=vote_weight, **data), arch or {'image': ARCH, 'signal': RAW_ARCH}[kind],
                          **extra, **kwargs)
     if distributed: shard(learn)                           # each process trains on its shard of every batch (DDP)
     learn.history = fit_best(learn, epochs, lr, monitor, cbs, fine=bool(pretrained)).assign(stage=1)
