@@ -110,7 +110,7 @@ def main(a):
     raw = hms_raw_dls(big, train, fold=0, bs=a.bs[-1], windows='random', seed=0)     # the raw-EEG learner on the same rows
     raw_learn = hms_raw_learner(raw, seed=0)
     res['raw_eeg'] = {'bs': a.bs[-1], 'loader': _loader_rate(raw.train, a.loader_batches), 'fit': _fit_rate(raw_learn, a.epochs)}
-    print(f'[{time.perf_counter() - t0:.0f}s] raw EEG (xresnet1d18), bs {a.bs[-1]}: loader {res["raw_eeg"]["loader"]:,.0f}/s, '
+    print(f'[{time.perf_counter() - t0:.0f}s] raw EEG ({raw_learn.hms_spec["arch"]}), bs {a.bs[-1]}: loader {res["raw_eeg"]["loader"]:,.0f}/s, '
           f'fit {res["raw_eeg"]["fit"]:,.0f} windows/s', flush=True)
     tdl = hms_test_dl(learn.dls, test.table, test, bs=a.bs[-1])
     for flip in (False, True):
