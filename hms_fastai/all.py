@@ -1,38 +1,10 @@
 """Every public name at once, as `fastai.vision.all` does: `from hms_fastai.all import *`."""
-from .competition.baselines import *
-from .competition.blend import *
-from .competition.check import *
-from .competition.compare import *
-from .competition.io import *
-from .competition.meta import *
-from .competition.score import *
-from .competition.submission import *
-from .competition.synth import *
-from .core.atomic import *
-from .core.constants import *
-from .core.defaults import *
-from .core.errors import *
-from .core.version import *
-from .demo import *
-from .experiments.configs import *
-from .experiments.naive import *
-from .experiments.results import *
-from .experiments.runners import *
-from .experiments.tabular import *
-from .learn.augment import *
-from .learn.data import *
-from .learn.distributed import *
-from .learn.exports import *
-from .learn.infer import *
-from .learn.launch import *
-from .learn.learner import *
-from .learn.metrics import *
-from .learn.raw import *
-from .learn.recipes import *
-from .learn.runs import *
-from .signals.eegspec import *
-from .signals.image import *
-from .signals.plots import *
-from .signals.prepare import *
-from .signals.store import *
-from .wheelhouse import *
+import importlib as _importlib
+
+from . import public_names as _public_names
+
+__all__ = []
+for _module, _names in _public_names().items():
+    _mod = _importlib.import_module(f'hms_fastai.{_module}')
+    globals().update({_n: getattr(_mod, _n) for _n in _names})
+    __all__ += _names

@@ -1,21 +1,30 @@
-"""The `hms-fastai` command: one entry, a subcommand per job; a user's error prints one line and exits 2.
+"""hms-fastai: fastai experiments for Kaggle's HMS Harmful Brain Activity Classification, from the competition folder to
+an honest cross-validation score and an offline submission.
 
-Every argument is checked before any work (ranges by argparse types, paths and models by a check of the whole
-request), so a refused command leaves no file behind.
+examples:
+  hms-fastai demo --quick                                   # synthetic data → train → submission → scores, in minutes
+  hms-fastai check --data /kaggle/input/hms-harmful-brain-activity-classification
+  hms-fastai train --data DATA --cache cache --out run1 --arch resnet34d --epochs 8
+  hms-fastai predict --data DATA --cache cache --models run1 --out submission.csv
+  hms-fastai score --solution test_solution.csv --submission submission.csv
+
+A user's error (a bad file, id or argument) prints one line naming it and exits with code 2; nothing is half-written.
 """
 import argparse
 import math
 import os
 import sys
+from dataclasses import fields
 from pathlib import Path
 
-from .core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, IMAGE_SHAPE, TARGETS
-from .core.defaults import ARCH, BS, EPOCHS, EPOCHS2, LR, N_FOLDS, RAW_ARCH, SEED
+from .core.constants import EEG_RATE, EEG_WINDOW, PARTS, TARGETS
 from .core.errors import HMSDataError
+from .core.train_args import SEED, TrainArgs, check_arg
+from .core.version import __version__
 
-__all__ = ['main']
+__all__ = ['main', 'parser']
 
-_HALF_CHANNELS = {'all': CHANNELS, 'spec': CHANNELS[:4], 'eeg': CHANNELS[4:]}
+_FIELDS = {f.name: f for f in fields(TrainArgs)}
 _MIN_DEMO_EEGS = 150           # enough expert eegs for a second stage at batch size 32 (a third of eegs are expert)
 
 
@@ -29,13 +38,13 @@ def _int(low: int):
     return parse
 
 
-def _float(low: float, high: float = math.inf, open_low: bool = False):
-    """argparse type: a finite number in [low, high] (or (low, high] with `open_low`)."""
+def _float(low: float):
+    """argparse type: a finite number of at least `low`."""
     def parse(text: str) -> float:
         try: v = float(text)
         except ValueError: raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
-        if not math.isfinite(v) or v < low or (open_low and v == low) or v > high:
-            raise argparse.ArgumentTypeError(f'must be in {"(" if open_low else "["}{low:g}, {high:g}], got {text}')
+        if not math.isfinite(v): raise argparse.ArgumentTypeError(f'expected a finite number, got {text}')
+        if v < low: raise argparse.ArgumentTypeError(f'must be at least {low:g}, got {text}')
         return v
     return parse
 
@@ -43,8 +52,72 @@ def _float(low: float, high: float = math.inf, open_low: bool = False):
 def _parts(text: str) -> tuple:
     """argparse type: --parts, a comma list of 'spec' and 'eeg'."""
     parts = tuple(p.strip() for p in text.split(','))
-    if not parts or not set(parts) <= {'spec', 'eeg'}: raise argparse.ArgumentTypeError(f"expected 'spec', 'eeg' or 'spec,eeg', got {text!r}")
+    if not set(parts) <= set(PARTS): raise argparse.ArgumentTypeError(f"expected 'spec', 'eeg' or 'spec,eeg', got {text!r}")
     return parts
+
+
+def _field_type(name: str):
+    """argparse type of a TrainArgs field: parsed from text, then held to the field's rule (one-line usage errors)."""
+    admits = {t for t in getattr(_FIELDS[name].type, '__args__', (_FIELDS[name].type,)) if t is not type(None)}
+    def parse(text: str):
+        if tuple[int, ...] in admits: value = [int(v) for v in text.split(',')] if text.replace(',', '').isdigit() else text
+        elif int in admits and bool not in admits:
+            try: value = int(text)
+            except ValueError: raise argparse.ArgumentTypeError(f'expected an integer, got {text!r}') from None
+        elif float in admits:
+            try: value = float(text)
+            except ValueError: raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
+        else: value = text
+        try: return check_arg(name, value)
+        except HMSDataError as e: raise argparse.ArgumentTypeError(e.what) from None
+    return parse
+
+
+class _Doc(str):
+    """A TrainArgs field's help, looked up (fastcore's docments of the field comments) only when help is printed."""
+
+    def __new__(cls, name: str, note: str = ''):   # note: said after the field's comment, e.g. where its default comes from
+        doc = super().__new__(cls, name)
+        doc.note = note
+        return doc
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help with each option's default shown, and TrainArgs fields described by their comments in the schema."""
+
+    def _get_help_string(self, action) -> str:
+        """The option's help, then its default unless it has none worth showing."""
+        text = f'{_docs()[str(action.help)]} {action.help.note}'.strip() if isinstance(action.help, _Doc) else action.help
+        shown = (action.default is not None and action.default is not False and action.default != argparse.SUPPRESS
+                 and action.option_strings and '%(default)' not in text)
+        return text + (' (default: %(default)s)' if shown else '')
+
+
+def _docs() -> dict:
+    """The field comments of TrainArgs (read once, by fastcore's docments)."""
+    from fastcore.docments import docments
+    if not hasattr(_docs, 'cache'): _docs.cache = {k: v or '' for k, v in docments(TrainArgs).items()}
+    return _docs.cache
+
+
+def _add_train_args(s, names=None, defaults: dict | None = None, notes: dict | None = None):
+    """Options generated from TrainArgs fields (all, or `names`), with the schema's defaults (or `defaults`, and `notes`)."""
+    for name in names or _FIELDS:
+        f, flag = _FIELDS[name], '--' + name.replace('_', '-')
+        default, doc = (defaults or {}).get(name, f.default), _Doc(name, (notes or {}).get(name, ''))
+        if f.type is bool: s.add_argument(flag, dest=name, action='store_true', default=default, help=doc)
+        else:
+            choices = f.metadata.get('choices')
+            s.add_argument(flag, dest=name, type=_field_type(name), default=default, help=doc,
+                           metavar='{' + ','.join(choices) + '}' if choices else name.upper())
+    if 'precision' in (names or _FIELDS):
+        s.add_argument('--fp32', dest='precision', action='store_const', const='fp32', help='shorthand for --precision fp32')
+
+
+def _train_args(a, base: TrainArgs | None = None) -> TrainArgs:
+    """The TrainArgs of parsed options (fields given as None keep `base`'s)."""
+    given = {k: getattr(a, k) for k in _FIELDS if hasattr(a, k)}
+    return (base or TrainArgs()).replace(**{k: v for k, v in given.items() if v is not None})
 
 
 def _writable_parent(path: Path, name: str):
@@ -69,26 +142,6 @@ def _out_file(path: Path, name: str = '--out'):
 def _in_folder(path: Path, name: str):
     """HMSDataError unless `path` is an existing folder."""
     if not path.is_dir(): raise HMSDataError(name, f'{path}: no such folder')
-
-
-def _check_model(a, n_in: int):
-    """--arch is a timm model that takes n_in × 128 × 256 images (or a raw-EEG body); --pretrained is a weights file."""
-    if getattr(a, 'kind', 'image') == 'signal':
-        from .learn.raw import RAW_ARCHS
-        if a.arch not in RAW_ARCHS: raise HMSDataError('--arch', f'{a.arch!r} is not a raw-EEG body: one of {list(RAW_ARCHS)}')
-        if a.pretrained.lower() != 'none' or a.channels != 'all':
-            raise HMSDataError('--kind', 'a raw-EEG learner reads all 16 chains and has no pretrained weights')
-        return
-    import timm
-    import torch
-    if not timm.is_model(a.arch): raise HMSDataError('--arch', f'{a.arch!r} is not a timm model (e.g. resnet34d, efficientnet_b0)')
-    try:
-        with torch.no_grad(): timm.create_model(a.arch, pretrained=False, in_chans=n_in).eval()(torch.zeros(1, n_in, *IMAGE_SHAPE))
-    except Exception as e:
-        raise HMSDataError('--arch', f'{a.arch} cannot take {n_in}×{IMAGE_SHAPE[0]}×{IMAGE_SHAPE[1]} images ({type(e).__name__}: {e})') from None
-    if getattr(a, 'pretrained', 'none').lower() != 'none':
-        from .learn.learner import check_weights
-        check_weights(a.pretrained)
 
 
 def _synth(a):
@@ -124,52 +177,15 @@ def _prepare(a):
 
 def _train(a):
     """Train one learner per fold, export each, print the OOF scores."""
-    a.arch = a.arch or (ARCH if a.kind == 'image' else RAW_ARCH)
-    channels = _HALF_CHANNELS[a.channels]
-    if a.n_in is not None and a.n_in != len(channels):
-        raise HMSDataError('--n-in', f'{a.n_in} channels do not match --channels {a.channels} ({len(channels)})')
+    args = _train_args(a)
     _in_folder(a.data, '--data')
     _out_folder(a.cache, '--cache')
     _out_folder(a.out)
-    if a.processes > 1:                  # no OpenMP threads in a parent that forks workers (GPUs): they would hang
-        import torch
-        torch.set_num_threads(1)
-    _check_model(a, len(channels))
-    from .competition.io import load_competition
-    from .competition.meta import add_folds, eeg_table
-    from .learn.recipes import check_run, train_folds
-    from .signals.prepare import prepare
-    comp = load_competition(a.data)
-    table = add_folds(eeg_table(comp.train, comp.root / 'train.csv').sort_values('eeg_id').reset_index(drop=True), a.folds, seed=a.seed)
-    kwargs = dict(kind=a.kind, arch=a.arch, epochs=a.epochs, epochs2=a.epochs2, bs=a.bs, lr=a.lr, mixup=a.mixup,
-                  windows=a.windows, jitter=a.jitter, vote_weight=a.vote_weight, bf16=False if a.fp32 else None)
-    if a.kind == 'image': kwargs |= dict(channels=channels, pretrained=False if a.pretrained.lower() == 'none' else a.pretrained)
-    pseudo = None if a.pseudo is None else {'from': a.pseudo, 'below': a.pseudo_below, 'keep': a.pseudo_keep}
-    if pseudo and not (a.pseudo / 'models.json').is_file(): raise HMSDataError('--pseudo', f'{a.pseudo}: not a finished train folder')
-    check_run(table, a.out, seed=a.seed, **kwargs, **({'pseudo': pseudo} if pseudo else {}))   # another run's folder: refused now
-    parts = ('eeg',) if a.kind == 'signal' else ('spec', 'eeg') if a.channels == 'all' else (a.channels,)
-    if pseudo: parts = ('spec', 'eeg')                          # the first round's learners read the store too
-    store_kwargs = dict(margin=a.margin, max_seconds=a.max_seconds)
-    if a.processes > 1: trained = _train_distributed(a, table, parts, store_kwargs, pseudo, kwargs)
-    else: trained = train_folds(table, prepare(comp, a.cache, 'train', parts=parts, **store_kwargs), a.out, seed=a.seed,
-                                pseudo=pseudo, **kwargs)
+    from .learn.launch import train_run
+    trained = train_run(a.data, a.cache, a.out, args, processes=a.processes, margin=a.margin, max_seconds=a.max_seconds)
     print(f'exported {len(trained.paths)} learners to {a.out}; out-of-fold predictions in {Path(a.out) / "oof.csv"}')
     print(f'OOF KL (all rows):    {trained.scores["kl"]:.4f}')
     print(f'OOF KL (expert rows): {trained.scores["kl_expert"]:.4f}')
-
-
-def _train_distributed(a, table, parts, store_kwargs: dict, pseudo, kwargs: dict):
-    """`train` on a.processes processes (nothing touches CUDA here: the workers do); the run folder's results."""
-    import pandas as pd
-
-    from .competition.score import oof_scores
-    from .learn.launch import train_folds_distributed
-    from .learn.recipes import TrainedFolds
-    from .learn.runs import run_exports
-    train_folds_distributed(a.data, a.cache, a.out, a.processes, n_folds=a.folds, seed=a.seed, parts=parts,
-                            store_kwargs=store_kwargs, pseudo=pseudo, **kwargs)
-    oof = pd.read_csv(a.out / 'oof.csv')
-    return TrainedFolds(run_exports(a.out), oof, oof_scores(table, oof), 0)
 
 
 def _predict(a):
@@ -181,7 +197,8 @@ def _predict(a):
     if missing: raise HMSDataError('--models', f'{", ".join(missing)}: no such folder or file')
     if a.weights is not None and not a.weights.is_file(): raise HMSDataError('--weights', f'{a.weights}: no such file')
     from .learn.infer import submit
-    sub = submit(a.models, a.data, a.cache, a.out, tta=not a.no_tta, weights=a.weights, bs=a.bs, trust_pickle=a.trust_pickle)
+    sub = submit(a.models, a.data, a.cache, a.out, tta=not a.no_tta, weights=a.weights, bs=a.bs, trust_pickle=a.trust_pickle,
+                 precision=a.precision)
     print(f'wrote {a.out}: {len(sub)} rows')
 
 
@@ -211,15 +228,20 @@ def _wheelhouse(a):
 
 def _demo(a):
     """Run the demo end to end and print its score table."""
-    if a.epochs2 and a.n_eegs < _MIN_DEMO_EEGS:
-        raise HMSDataError('--n-eegs', f'{a.n_eegs} eegs have too few expert rows for a second stage: use ≥ {_MIN_DEMO_EEGS} or --epochs2 0')
+    from .demo import DEMO, QUICK
+    base = QUICK if a.quick else DEMO
+    args = _train_args(a, base.args)
+    n_eegs, n_test = a.n_eegs or base.n_eegs, a.n_test or base.n_test
+    if args.epochs2 and n_eegs < _MIN_DEMO_EEGS:
+        raise HMSDataError('--n-eegs', f'{n_eegs} eegs have too few expert rows for a second stage: use ≥ {_MIN_DEMO_EEGS} or --epochs2 0')
     _out_folder(a.out)
     if (a.out / 'data').exists() and not (a.out / 'data' / 'test_oracle.csv').is_file():
         raise HMSDataError('--out', f'{a.out / "data"} holds files that are not the demo\'s synthetic data: use another --out')
-    _check_model(a, len(CHANNELS))
+    from .learn.kinds import get_kind
+    kind = get_kind(args.kind)
+    kind.check_body(args.arch or kind.arch, len(kind.input_channels(args.channels)))
     from .demo import run_demo
-    run_demo(a.out, n_eegs=a.n_eegs, n_test=a.n_test, arch=a.arch, epochs=a.epochs, epochs2=a.epochs2, windows=a.windows,
-             jitter=a.jitter, bf16=False if a.fp32 else None, seed=a.seed)
+    run_demo(a.out, n_eegs=n_eegs, n_test=n_test, args=args)
 
 
 def _compare(a):
@@ -237,9 +259,12 @@ def _experiments(a):
     _out_folder(a.cache, '--cache')
     _out_folder(a.out)
     from .experiments.runners import run_experiments
-    run_experiments(a.data, a.cache, a.out, only=a.only, n_folds=a.folds, epochs=a.epochs, epochs2=a.epochs2, bs=a.bs,
-                    windows=a.windows, jitter=a.jitter, bf16=False if a.fp32 else None, seed=a.seed)
+    overrides = {k: getattr(a, k) for k in _OVERRIDES if getattr(a, k) is not None}
+    run_experiments(a.data, a.cache, a.out, only=a.only, n_folds=a.folds, seed=a.seed, **overrides)
     print((a.out / 'results.md').read_text(), end='')
+
+
+_OVERRIDES = ('epochs', 'epochs2', 'bs', 'windows', 'jitter', 'precision')   # experiments: every config's, when given
 
 
 class _Parser(argparse.ArgumentParser):
@@ -250,141 +275,120 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f'{self.prog}: error: {message}\n')
 
 
-def _store_args(s):
-    """What the signal store keeps: jitter room and an EEG cap per eeg."""
-    s.add_argument('--margin', type=_float(0), default=0.0, help='seconds of signal kept beyond the label windows (room for --jitter)')
+def _store_args(s, margin: float | None = None):
+    """What the signal store keeps: jitter room (default `margin`; None: the run's jitter) and an EEG cap per eeg."""
+    s.add_argument('--margin', type=_float(0), default=margin,
+                   help='seconds of signal kept beyond the label windows' + (' (default: the jitter)' if margin is None else ''))
     s.add_argument('--max-seconds', type=_float(EEG_WINDOW / EEG_RATE),
                    help='at most this much EEG per eeg (≥ 50): the label windows nearest the centre')
 
 
-def _window_args(s, override: bool = False):
-    """Which training windows, their jitter, and the precision."""
-    s.add_argument('--windows', choices=['random', 'centre'],
-                   help='training windows: a random label window per eeg each epoch, or the centre one '
-                        + ("(default: each config's own)" if override else '(default: random on a GPU, centre on CPU)'))
-    s.add_argument('--jitter', type=_float(0), default=None if override else 0.0, help='move each training window by up to ± S seconds')
-    s.add_argument('--fp32', action='store_true', help='no bf16 autocast and channels_last on CUDA')
+def _command(sub, name: str, about: str, func):
+    """A subcommand whose one-line description shows in the top-level help and atop its own."""
+    s = sub.add_parser(name, help=about, description=about, formatter_class=_Formatter)
+    s.set_defaults(func=func)
+    return s
 
 
-def _parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
-    p = _Parser(prog='hms-fastai', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest='command', required=True, parser_class=_Parser)
+def parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand (its train options generated from TrainArgs)."""
+    p = _Parser(prog='hms-fastai', description=__doc__, formatter_class=_Formatter)
+    p.add_argument('--version', action='version', version=f'hms-fastai {__version__}')
+    sub = p.add_subparsers(dest='command', parser_class=_Parser, metavar='COMMAND')
 
-    s = sub.add_parser('synth', help='write competition-format synthetic data with known true probabilities')
+    s = _command(sub, 'demo', 'synthetic data → signal store → train → TTA submission → score table, results kept', _demo)
+    from .demo import DEMO, QUICK
+    s.add_argument('--out', type=Path, default=Path('demo'), help='working folder (data, cache, model, submission, results)')
+    s.add_argument('--quick', action='store_true', help='a small preset that finishes in a few minutes on 2 CPU cores')
+    s.add_argument('--n-eegs', type=_int(20), help=f'synthetic train eegs (default: {DEMO.n_eegs}; --quick: {QUICK.n_eegs})')
+    s.add_argument('--n-test', type=_int(1), help=f'synthetic test eegs (default: {DEMO.n_test}; --quick: {QUICK.n_test})')
+    preset = ('epochs', 'epochs2', 'lr', 'bs', 'seed')
+    _add_train_args(s, ['arch', *preset, 'windows', 'jitter', 'precision'], {'arch': DEMO.args.arch, **dict.fromkeys(preset)},
+                    {k: f'(default: {getattr(DEMO.args, k)}; --quick: {getattr(QUICK.args, k)})' for k in preset})
+
+    s = _command(sub, 'synth', 'write a competition-format synthetic folder whose true probabilities are known', _synth)
     s.add_argument('--out', type=Path, required=True, help='folder to write the competition files into (empty, or a previous output)')
-    s.add_argument('--n-eegs', type=_int(1), default=200, help='train eeg_ids')
-    s.add_argument('--n-test', type=_int(1), default=50, help='test eeg_ids')
-    s.add_argument('--seed', type=_int(0), default=SEED)
-    s.set_defaults(func=_synth)
+    s.add_argument('--n-eegs', type=_int(1), default=200, help='train eegs')
+    s.add_argument('--n-test', type=_int(1), default=50, help='test eegs')
+    s.add_argument('--seed', type=_int(0), default=SEED, help='the generator seed (same seed, same bytes)')
 
-    s = sub.add_parser('score', help='the competition KL score of a submission')
-    s.add_argument('--solution', type=Path, required=True, help='csv: eeg_id + the 6 vote columns')
-    s.add_argument('--submission', type=Path, required=True, help='csv: eeg_id + the 6 probability columns')
-    s.set_defaults(func=_score)
-
-    s = sub.add_parser('check', help='validate a competition folder (tables, files; --deep reads every parquet)')
+    s = _command(sub, 'check', 'validate a competition folder: its tables and files (--deep reads every parquet)', _check)
     s.add_argument('--data', type=Path, required=True, help='competition folder')
     s.add_argument('--deep', action='store_true', help='read and validate every referenced parquet file')
-    s.set_defaults(func=_check)
 
-    s = sub.add_parser('prepare', help='read every parquet once into the memory-mapped signal store')
+    s = _command(sub, 'prepare', 'read every parquet of a split once into the memory-mapped signal store', _prepare)
     s.add_argument('--data', type=Path, required=True, help='competition folder (may be read-only)')
     s.add_argument('--cache', type=Path, required=True, help='cache folder (a complete one may be read-only)')
-    s.add_argument('--split', choices=['train', 'test'], default='train')
-    s.add_argument('--parts', type=_parts, default=('spec', 'eeg'), help="'spec', 'eeg' or 'spec,eeg' (the 4-channel variants need one)")
-    _store_args(s)
-    s.set_defaults(func=_prepare)
+    s.add_argument('--split', choices=['train', 'test'], default='train', help='which split to store')
+    s.add_argument('--parts', type=_parts, default=PARTS, help="'spec', 'eeg' or 'spec,eeg' (the 4-channel variants need one)")
+    _store_args(s, 0.0)
 
-    s = sub.add_parser('train', help='train one learner per fold, export each, print OOF scores (resumes a killed run)')
+    s = _command(sub, 'train', 'train one learner per fold, export each, print the OOF scores (a killed run resumes)', _train)
     s.add_argument('--data', type=Path, required=True, help='competition folder')
     s.add_argument('--cache', type=Path, required=True, help='signal store folder (prepared here if needed)')
     s.add_argument('--out', type=Path, required=True, help='run folder: fold{k} exports, oof.csv, models.json (the same run resumes)')
-    s.add_argument('--kind', choices=['image', 'signal'], default='image', help='the 8-channel image, or the raw EEG chains')
-    s.add_argument('--arch', help=f'a timm model for images (default {ARCH}), or xresnet1d18|34|50 for raw EEG (default {RAW_ARCH})')
-    s.add_argument('--channels', choices=list(_HALF_CHANNELS), default='all', help='all 8, or the 4 spec / eeg channels')
-    s.add_argument('--n-in', type=int, choices=[4, 8], help='input channels (must agree with --channels)')
-    s.add_argument('--epochs', type=_int(1), default=EPOCHS, help='stage 1: epochs on all training rows')
-    s.add_argument('--epochs2', type=_int(0), default=EPOCHS2, help='stage 2: epochs on expert training rows at lr/10 (0: one stage)')
-    s.add_argument('--bs', type=_int(2), default=BS)
-    s.add_argument('--lr', type=_float(0, 1, open_low=True), default=LR, help='one-cycle peak lr (from scratch; ~1e-3 with --pretrained)')
-    s.add_argument('--folds', type=_int(2), default=N_FOLDS, help='patient-grouped folds')
-    s.add_argument('--mixup', type=_float(0), default=0.0, help='soft-label MixUp alpha (0: off)')
-    s.add_argument('--pretrained', default='none', help="a local timm weights file, or 'none'")
-    s.add_argument('--vote-weight', action='store_true', help="stage 1 weighs each row's loss by its votes / 20")
-    s.add_argument('--processes', type=_int(1), default=1, help='train on N processes (GPUs, or CPUs) through accelerate')
-    s.add_argument('--pseudo', type=Path, help="a first round's train folder: a second round on its pseudo-labels")
-    s.add_argument('--pseudo-below', type=_int(1), default=10, help='rows with fewer votes are pseudo-labelled')
-    s.add_argument('--pseudo-keep', type=_float(0, 1), default=0.1, help='share of their own votes they keep')
-    _window_args(s)
+    _add_train_args(s)
+    s.add_argument('--processes', type=_int(1), default=1, help='train on N processes (one per GPU, or CPU cores) through accelerate')
     _store_args(s)
-    s.add_argument('--seed', type=_int(0), default=SEED)
-    s.set_defaults(func=_train)
 
-    s = sub.add_parser('predict', help='exported learners → TTA ensemble → submission.csv')
+    s = _command(sub, 'predict', 'exported learners → TTA ensemble → submission.csv', _predict)
     s.add_argument('--data', type=Path, required=True, help='competition folder (test.csv, test_eegs, test_spectrograms)')
     s.add_argument('--cache', type=Path, required=True, help='signal store folder for the test split')
     s.add_argument('--models', type=Path, nargs='+', required=True, help='finished train folders (their models.json), or exports (.json)')
     s.add_argument('--weights', type=Path, help='a blend file (hms-fastai blend) weighing the --models folders (default: equal)')
-    s.add_argument('--out', type=Path, default=Path('submission.csv'))
+    s.add_argument('--out', type=Path, default=Path('submission.csv'), help='the submission file to write')
     s.add_argument('--no-tta', action='store_true', help='skip the hemisphere-flip test-time augmentation')
     s.add_argument('--bs', type=_int(1), help="inference batch size (default: each learner's validation batch size)")
     s.add_argument('--trust-pickle', action='store_true', help='load the .pkl exports (unpickling runs their code) instead of '
                                                                 'the weights-only .safetensors + .json')
-    s.set_defaults(func=_predict)
+    _add_train_args(s, ['precision'])
 
-    s = sub.add_parser('wheelhouse', help="wheels of the package and its dependencies (not torch/torchvision) for an offline install")
-    s.add_argument('--out', type=Path, required=True, help='folder for the wheels (upload it as a Kaggle dataset)')
-    s.add_argument('--source', type=Path, help="the package's source checkout (default: the one this package runs from)")
-    s.set_defaults(func=_wheelhouse)
+    s = _command(sub, 'score', 'the competition KL of a submission against a solution (the score alone on the last line)', _score)
+    s.add_argument('--solution', type=Path, required=True, help='csv: eeg_id + the 6 vote columns')
+    s.add_argument('--submission', type=Path, required=True, help='csv: eeg_id + the 6 probability columns')
 
-    s = sub.add_parser('blend', help='fit ensemble weights on out-of-fold predictions (non-negative, sum 1), with a held-out check')
-    s.add_argument('oof', metavar='OOF', type=Path, nargs='+', help="runs' oof.csv files (a run folder each)")
-    s.add_argument('--data', type=Path, required=True, help='competition folder (train.csv: the votes)')
-    s.add_argument('--out', type=Path, required=True, help='blend file (JSON) for predict --weights')
-    s.add_argument('--on', choices=['expert', 'all'], default='expert', help='fit on expert rows (like the test) or all')
-    s.set_defaults(func=_blend)
-
-    s = sub.add_parser('demo', help='synthetic data → prepare → train → TTA submission → score table')
-    s.add_argument('--out', type=Path, default=Path('demo'), help='working folder')
-    s.add_argument('--n-eegs', type=_int(20), default=600)
-    s.add_argument('--n-test', type=_int(1), default=150)
-    s.add_argument('--arch', default='resnet18d', help='timm model name')
-    s.add_argument('--epochs', type=_int(1), default=EPOCHS, help='stage 1: epochs on all training rows')
-    s.add_argument('--epochs2', type=_int(0), default=EPOCHS2, help='stage 2: epochs on expert training rows (0: one stage)')
-    _window_args(s)
-    s.add_argument('--seed', type=_int(0), default=SEED)
-    s.set_defaults(func=_demo)
-
-    s = sub.add_parser('compare', help='compare two submissions: class means, KL both ways, argmax agreement, biggest differences')
+    s = _command(sub, 'compare', 'compare two submissions: class means, KL both ways, agreement, biggest differences', _compare)
     s.add_argument('a_csv', metavar='A', type=Path, help='csv: eeg_id + the 6 probability columns (A)')
     s.add_argument('b_csv', metavar='B', type=Path, help='csv: the same eeg_ids (B)')
     s.add_argument('--solution', type=Path, help='csv: eeg_id + the 6 vote columns; adds both scores and per-class contributions')
     s.add_argument('--plot', type=Path, help='write the comparison figure to this PNG')
     s.add_argument('--top', type=_int(0), default=10, help='how many most-different eeg_ids to list')
-    s.set_defaults(func=_compare)
 
-    s = sub.add_parser('experiments', help="the log's systems as named configs on the same folds → results table")
+    s = _command(sub, 'blend', 'fit ensemble weights on out-of-fold predictions (non-negative, sum 1), with a held-out check', _blend)
+    s.add_argument('oof', metavar='OOF', type=Path, nargs='+', help="runs' oof.csv files (a run folder each)")
+    s.add_argument('--data', type=Path, required=True, help='competition folder (train.csv: the votes)')
+    s.add_argument('--out', type=Path, required=True, help='blend file (JSON) for predict --weights')
+    s.add_argument('--on', choices=['expert', 'all'], default='expert', help='fit on expert rows (like the test) or all')
+
+    s = _command(sub, 'experiments', "the log's systems as named configs on the same folds → one results table", _experiments)
+    from .experiments.configs import CONFIGS, REFERENCES
     s.add_argument('--data', type=Path, required=True, help='competition folder (test_solution.csv adds a test KL column)')
     s.add_argument('--cache', type=Path, required=True, help='writable cache folder')
     s.add_argument('--out', type=Path, required=True, help='results.csv/.md, and a folder per config')
-    s.add_argument('--only', nargs='+', metavar='NAME', help='configs to run (default: all; prior and uniform always)')
-    s.add_argument('--folds', type=_int(2), default=N_FOLDS)
-    s.add_argument('--epochs', type=_int(1), help="every config's (stage-1) epochs (default: each config's own)")
-    s.add_argument('--epochs2', type=_int(0), help="image configs' stage-2 epochs on expert rows (0: one stage)")
-    s.add_argument('--bs', type=_int(2), help="every config's batch size (default: each config's own)")
-    _window_args(s, override=True)
-    s.add_argument('--seed', type=_int(0), default=SEED)
-    s.set_defaults(func=_experiments)
+    s.add_argument('--only', nargs='+', metavar='NAME', help=f'configs to run (default: all; {" and ".join(REFERENCES)} always): '
+                                                             f'{", ".join(CONFIGS)}')
+    s.add_argument('--folds', type=_field_type('folds'), default=TrainArgs.folds, help=_Doc('folds'))
+    s.add_argument('--seed', type=_field_type('seed'), default=TrainArgs.seed, help=_Doc('seed'))
+    _add_train_args(s, list(_OVERRIDES), dict.fromkeys(_OVERRIDES), dict.fromkeys(_OVERRIDES, "(default: each config's own)"))
+
+    s = _command(sub, 'wheelhouse', 'wheels of the package and its dependencies (not torch/torchvision) for an offline install',
+                 _wheelhouse)
+    s.add_argument('--out', type=Path, required=True, help='folder for the wheels (upload it as a Kaggle dataset)')
+    s.add_argument('--source', type=Path, help="the package's source checkout (default: the one this package runs from)")
     return p
 
 
 def main(argv=None) -> int:
-    """Run one subcommand; HMSDataError → one line on stderr and exit code 2."""
-    args = _parser().parse_args(argv)
+    """Run one subcommand (none: print the help); HMSDataError → one line on stderr and exit code 2."""
+    p = parser()
+    args = p.parse_args(argv)
+    if args.command is None:
+        p.print_help()
+        return 0
     try: args.func(args)
     except HMSDataError as e:
-        print(f'hms-fastai {args.command}: error: {e}', file=sys.stderr)
+        where = f'--{e.where.replace("_", "-")}' if e.where in _FIELDS or e.where == 'kind' else e.where
+        print(f'hms-fastai {args.command}: error: {where}: {e.what}', file=sys.stderr)
         return 2
     return 0
 

@@ -103,14 +103,16 @@ def test_help_and_score_start_without_torch(tmp_path):
 
 
 def test_every_public_name_is_reachable_from_the_face():
-    every = [n for names in hms_fastai._NAMES.values() for n in names]
+    table = hms_fastai.public_names()
+    every = [n for names in table.values() for n in names]
     assert len(every) == len(set(every)), sorted(n for n in set(every) if every.count(n) > 1)   # one name, one thing
-    for module, names in hms_fastai._NAMES.items():
-        assert list(importlib.import_module(f'hms_fastai.{module}').__all__) == names, module
     defined = [n for n, p in _modules().items() if _layer(n) is not None and n not in LAYERS] + ['demo', 'wheelhouse']
-    assert sorted(hms_fastai._NAMES) == sorted(defined)
+    assert sorted(table) == sorted(defined)                                 # every module of the layers declares its names
+    for module, names in table.items():                                    # the table read from the source = what imports
+        assert list(importlib.import_module(f'hms_fastai.{module}').__all__) == names, module
     all_ = importlib.import_module('hms_fastai.all')
-    for name in hms_fastai.__all__:
+    assert sorted(all_.__all__) == sorted(every) == sorted(hms_fastai.__all__)
+    for name in every:
         assert getattr(hms_fastai, name) is getattr(all_, name), name
     with pytest.raises(AttributeError, match='no attribute'): hms_fastai.not_a_name
     assert hms_fastai.learn.__name__ == 'hms_fastai.learn'

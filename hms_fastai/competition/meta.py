@@ -4,8 +4,9 @@ import pandas as pd
 
 from ..core.constants import TARGETS
 from ..core.errors import HMSDataError, show_ids
+from ..core.train_args import SEED, TrainArgs
 
-__all__ = ['eeg_table', 'add_folds', 'pseudo_label', 'EXPERT_VOTES']
+__all__ = ['eeg_table', 'add_folds', 'fold_table', 'pseudo_label', 'EXPERT_VOTES']
 
 EXPERT_VOTES = 10
 
@@ -52,23 +53,28 @@ def _test_eeg_table(test: pd.DataFrame) -> pd.DataFrame:
     return t.reset_index(drop=True)
 
 
-def add_folds(table: pd.DataFrame, n_folds: int = 5, seed: int = 42) -> pd.DataFrame:
-    """Add a `fold` column: patient-grouped, deterministic for a seed, balanced by rows (largest patients first)."""
+def add_folds(table: pd.DataFrame, n_folds: int = 5, seed: int = SEED) -> pd.DataFrame:
+    """Add a `fold` column: patient-grouped, balanced by rows (largest patients first), the same for any row order."""
     if table.patient_id.nunique() < n_folds:
         raise HMSDataError('train.csv', f'{table.patient_id.nunique()} patients cannot fill {n_folds} folds')
-    sizes = table.patient_id.value_counts()
-    rng = np.random.default_rng(seed)
-    patients = sizes.index.to_numpy()[rng.permutation(len(sizes))]
-    patients = sorted(patients, key=lambda p: -sizes[p])
+    sizes = table.patient_id.value_counts().sort_index()                    # by patient id: row order never matters
+    shuffled = sizes.iloc[np.random.default_rng(seed).permutation(len(sizes))]  # the seed breaks ties between equal sizes
     load, fold_of = np.zeros(n_folds, int), {}
-    for p in patients:
+    for p, n in shuffled.sort_values(ascending=False, kind='stable').items():
         f = int(np.argmin(load))
         fold_of[p] = f
-        load[f] += sizes[p]
+        load[f] += n
     return table.assign(fold=table.patient_id.map(fold_of).astype(int))
 
 
-def pseudo_label(table: pd.DataFrame, preds: pd.DataFrame, below: int = EXPERT_VOTES, keep: float = 0.1) -> pd.DataFrame:
+def fold_table(comp, n_folds: int = 5, seed: int = SEED) -> pd.DataFrame:
+    """The training table of a Competition: one row per eeg (sorted by eeg_id) with its patient-grouped `fold`."""
+    table = eeg_table(comp.train, comp.root / 'train.csv').sort_values('eeg_id', kind='stable').reset_index(drop=True)
+    return add_folds(table, n_folds, seed)
+
+
+def pseudo_label(table: pd.DataFrame, preds: pd.DataFrame, below: int = TrainArgs.pseudo_below,
+                 keep: float = TrainArgs.pseudo_keep) -> pd.DataFrame:
     """`table` with the votes of rows with fewer than `below` votes replaced by keep·votes + (1 − keep)·preds (8th place)."""
     if not 0 <= keep <= 1: raise ValueError(f'keep must be in [0, 1], got {keep}')
     p = preds.set_index('eeg_id')[TARGETS]

@@ -1,7 +1,8 @@
 """Names and numbers of the HMS competition data, in the order the files and the submission use."""
 
-__all__ = ['TARGETS', 'CLASSES', 'EEG_COLUMNS', 'REGIONS', 'CHAINS', 'CHANNELS', 'BIPOLAR', 'SIGNAL_CHANNELS', 'EEG_RATE', 'EEG_WINDOW', 'SPEC_STEP',
-           'SPEC_WINDOW', 'SPEC_FREQS', 'SPEC_COLUMNS', 'IMAGE_SHAPE']
+__all__ = ['TARGETS', 'CLASSES', 'EEG_COLUMNS', 'REGIONS', 'CHAINS', 'PARTS', 'HALVES', 'CHANNELS', 'part_of', 'MONTAGE', 'BIPOLAR',
+           'SIGNAL_CHANNELS', 'EEG_RATE', 'EEG_WINDOW', 'SPEC_STEP', 'SPEC_WINDOW', 'SPEC_FREQS', 'SPEC_COLUMNS', 'IMAGE_SHAPE',
+           'WINDOWS']
 
 TARGETS = ['seizure_vote', 'lpd_vote', 'gpd_vote', 'lrda_vote', 'grda_vote', 'other_vote']
 CLASSES = ['Seizure', 'LPD', 'GPD', 'LRDA', 'GRDA', 'Other']
@@ -10,8 +11,11 @@ EEG_COLUMNS = ['Fp1', 'F3', 'C3', 'P3', 'F7', 'T3', 'T5', 'O1', 'Fz', 'Cz', 'Pz'
 REGIONS = ['LL', 'RL', 'LP', 'RP']
 CHAINS = {'LL': ['Fp1', 'F7', 'T3', 'T5', 'O1'], 'RL': ['Fp2', 'F8', 'T4', 'T6', 'O2'],
           'LP': ['Fp1', 'F3', 'C3', 'P3', 'O1'], 'RP': ['Fp2', 'F4', 'C4', 'P4', 'O2']}
-CHANNELS = [f'spec_{r}' for r in REGIONS] + [f'eeg_{r}' for r in REGIONS]
-BIPOLAR = [(a, b) for r in REGIONS for a, b in zip(CHAINS[r][:-1], CHAINS[r][1:])]   # the 16 differences, 4 per chain
+PARTS = ('spec', 'eeg')             # the image's two halves, each a part of the signal store: Kaggle spectrogram, EEG mels
+HALVES = {part: [f'{part}_{r}' for r in REGIONS] for part in PARTS}   # each half's channel names
+CHANNELS = [c for half in HALVES.values() for c in half]              # the 8-channel image, in this order
+MONTAGE = {r: list(zip(CHAINS[r][:-1], CHAINS[r][1:])) for r in REGIONS}   # each chain's bipolar pairs (the double banana)
+BIPOLAR = [pair for r in REGIONS for pair in MONTAGE[r]]             # the 16 differences, 4 per chain
 SIGNAL_CHANNELS = [f'{a}-{b}' for a, b in BIPOLAR]                                 # their names, as raw-EEG input channels
 
 EEG_RATE = 200                      # Hz
@@ -30,3 +34,11 @@ SPEC_FREQS = ['0.59', '0.78', '0.98', '1.17', '1.37', '1.56', '1.76', '1.95', '2
               '18.55', '18.75', '18.95', '19.14', '19.34', '19.53', '19.73', '19.92']
 SPEC_COLUMNS = [f'{r}_{f}' for r in REGIONS for f in SPEC_FREQS]
 IMAGE_SHAPE = (128, 256)
+WINDOWS = ('centre', 'random')      # a training item's label window: the seed's (mean of min and max offsets), or one drawn
+
+
+def part_of(channel: str) -> str:
+    """The store part ('spec' or 'eeg') an image channel comes from."""
+    part = next((p for p, names in HALVES.items() if channel in names), None)
+    if part is None: raise ValueError(f'unknown channel {channel!r}; known: {CHANNELS}')
+    return part

@@ -1,5 +1,5 @@
-"""The one exception a user's data can cause, and the id checks that raise it."""
-import numpy as np
+"""The one exception a user's data can cause, and the id checks that raise it (plain Python: the CLI starts fast)."""
+from collections import Counter
 
 __all__ = ['HMSDataError', 'show_ids', 'check_unique_ids', 'check_same_ids']
 
@@ -20,14 +20,13 @@ def show_ids(ids, limit: int = 10) -> str:
 
 def check_unique_ids(ids, where, what: str = 'eeg_id'):
     """HMSDataError at `where` naming the ids that occur more than once."""
-    ids = np.asarray(ids)
-    uniq, counts = np.unique(ids, return_counts=True)
-    if (counts > 1).any(): raise HMSDataError(where, f'duplicate {what}(s) {show_ids(uniq[counts > 1])}')
+    repeated = sorted(i for i, n in Counter(int(i) for i in ids).items() if n > 1)
+    if repeated: raise HMSDataError(where, f'duplicate {what}(s) {show_ids(repeated)}')
 
 
 def check_same_ids(want, got, where, against: str):
     """HMSDataError at `where` naming the eeg_ids missing from `got` and those not in `want` (`against` names `want`)."""
-    want, got = set(np.asarray(want).tolist()), set(np.asarray(got).tolist())
+    want, got = {int(i) for i in want}, {int(i) for i in got}
     if want == got: return
     raise HMSDataError(where, f'eeg_ids differ from {against}: missing {show_ids(sorted(want - got))}, '
                               f'unexpected {show_ids(sorted(got - want))}')

@@ -1,4 +1,6 @@
 """The negative control: the log's failed fastai attempt (LB 1.14) with its five mistakes kept on purpose."""
+from .. import learn  # noqa: F401  (first: fastai is imported quietly there)
+
 import fastai.callback.schedule  # noqa: F401  (Learner.fit_one_cycle)
 import numpy as np
 import pandas as pd
@@ -11,8 +13,10 @@ from fastai.vision.learner import vision_learner
 
 from ..competition.score import target_frame
 from ..core.constants import CLASSES
+from ..core.train_args import TrainArgs
 from ..learn.augment import hms_augs
-from ..learn.data import HMSImageBlock, dl_channels
+from ..learn.data import StoreBlock, dl_channels
+from .configs import NaiveConfig
 
 __all__ = ['VOCAB', 'MISTAKES', 'naive_dls', 'naive_learner', 'train_naive_fold', 'naive_probs', 'naive_frame']
 
@@ -32,18 +36,18 @@ MISTAKES = (  # (what the control does, the package default that prevents it)
 )
 
 
-def naive_dls(table: pd.DataFrame, store, fold: int = 0, bs: int = 32, channels: list[str] | None = None,
+def naive_dls(table: pd.DataFrame, store, fold: int = 0, bs: int = TrainArgs.bs, channels: list[str] | None = None,
               seed: int | None = None) -> DataLoaders:
     """Mistake 1: (image, expert_consensus category) DataLoaders; rows of `fold` validate; random flip/mask batch_tfms."""
     # vocab=VOCAB is what CategoryBlock derives from the full data; fixed, so a fold lacking a class still has 6 outputs
     if channels is not None: store = store.with_channels(channels)
     if seed is not None: set_seed(seed, reproducible=True)
-    block = DataBlock(blocks=(HMSImageBlock(store), CategoryBlock(vocab=VOCAB)), get_y=ColReader('expert_consensus'),
+    block = DataBlock(blocks=(StoreBlock(store), CategoryBlock(vocab=VOCAB)), get_y=ColReader('expert_consensus'),
                       splitter=ColSplitter('fold', on=fold), batch_tfms=hms_augs()[0])
     return block.dataloaders(table.reset_index(drop=True), bs=bs, num_workers=0)
 
 
-def naive_learner(dls: DataLoaders, arch: str = 'resnet34', seed: int | None = None) -> Learner:
+def naive_learner(dls: DataLoaders, arch: str = NaiveConfig.arch, seed: int | None = None) -> Learner:
     """Mistakes 2 and 4: vision_learner with fastai's default loss for categories (cross-entropy), body frozen."""
     if seed is not None: set_seed(seed, reproducible=True)
     learn = vision_learner(dls, arch, n_in=len(dl_channels(dls)), pretrained=False, normalize=False)
@@ -51,8 +55,9 @@ def naive_learner(dls: DataLoaders, arch: str = 'resnet34', seed: int | None = N
     return learn
 
 
-def train_naive_fold(table: pd.DataFrame, store, fold: int = 0, arch: str = 'resnet34', epochs: int = 4,
-                     lr: float = 1e-3, bs: int = 32, channels: list[str] | None = None, seed: int | None = None) -> Learner:
+def train_naive_fold(table: pd.DataFrame, store, fold: int = 0, arch: str = NaiveConfig.arch, epochs: int = NaiveConfig.epochs,
+                     lr: float = NaiveConfig.lr, bs: int = TrainArgs.bs, channels: list[str] | None = None,
+                     seed: int | None = None) -> Learner:
     """One fold of the control: fit_one_cycle on the frozen learner (never unfrozen)."""
     learn = naive_learner(naive_dls(table, store, fold, bs, channels, seed), arch, seed)
     learn.fit_one_cycle(epochs, lr)

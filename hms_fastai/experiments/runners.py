@@ -1,9 +1,10 @@
 """Running configs: each kind of config trained on one shared fold assignment, scored side by side in one table."""
+from .. import learn  # noqa: F401  (first: fastai is imported quietly there)
+
 import importlib.util
-import json
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import singledispatch
 from pathlib import Path
 
@@ -14,33 +15,24 @@ from fastai.callback.hook import total_params
 from ..competition.baselines import prior_probs, uniform_probs
 from ..competition.blend import fit_blend, write_blend
 from ..competition.io import load_competition, read_csv
-from ..competition.meta import add_folds
+from ..competition.meta import fold_table
 from ..competition.score import target_frame
-from ..core.constants import TARGETS
-from ..core.defaults import N_FOLDS, SEED
+from ..core.constants import PARTS, TARGETS
 from ..core.errors import HMSDataError
+from ..core.train_args import TrainArgs
 from ..learn.data import default_windows, hms_test_dl
 from ..learn.exports import export_learner
 from ..learn.infer import predict
+from ..learn.kinds import get_kind
+from ..learn.launch import run_parts
 from ..learn.recipes import TrainedFolds, train_folds
 from ..signals.prepare import prepare
-from ..signals.store import PARTS
-from .configs import (
-    CONFIGS,
-    REFERENCES,
-    BlendConfig,
-    EnsembleConfig,
-    ExperimentConfig,
-    ImageConfig,
-    NaiveConfig,
-    PseudoConfig,
-    TabularConfig,
-)
+from .configs import CONFIGS, REFERENCES, BlendConfig, EnsembleConfig, ExperimentConfig, NaiveConfig, PseudoConfig, TabularConfig, TrainConfig
 from .naive import MISTAKES, naive_frame, naive_probs, train_naive_fold
 from .results import Result, record_result, write_results
 from .tabular import spec_feature_names, spec_features, tabular_cv
 
-__all__ = ['run_config', 'run_experiments']
+__all__ = ['config_parts', 'run_config', 'run_experiments']
 
 
 @dataclass
@@ -53,8 +45,7 @@ class _Run:
     test: object
     table: pd.DataFrame
     seed: int
-    bf16: bool | None = None
-    trained: dict = field(default_factory=dict)   # ImageConfig (without lb/about) → (TrainedFolds, seconds)
+    trained: dict = field(default_factory=dict)   # TrainConfig (without lb/about) → (TrainedFolds, seconds)
     configs: dict = field(default_factory=dict)   # the run's configs by name
     results: dict = field(default_factory=dict)   # config name → its Result, as the run goes
 
@@ -73,28 +64,43 @@ def _reference(name: str, run: _Run) -> Result:
                   0, 0, time.perf_counter() - t0)
 
 
-def _train_args(cfg: ImageConfig, run: _Run) -> dict:
-    """train_folds arguments of an image or raw-EEG config."""
-    args = dict(kind=cfg.kind, epochs=cfg.epochs, epochs2=cfg.epochs2, lr=cfg.lr, bs=cfg.bs, arch=cfg.arch, flip=cfg.flip,
-                mask=cfg.mask, mixup=cfg.mixup, windows=cfg.windows, jitter=cfg.jitter, vote_weight=cfg.vote_weight,
-                bf16=run.bf16, seed=run.seed + cfg.seed_offset)
-    return args | ({'channels': list(cfg.channels), 'pretrained': cfg.pretrained} if cfg.kind == 'image' else {})
-
-
-def _train_image(cfg: ImageConfig, run: _Run, folder: Path, pseudo: dict | None = None) -> tuple[TrainedFolds, float]:
+def _train_config(cfg: TrainConfig, run: _Run, folder: Path, pseudo: PseudoConfig | None = None) -> tuple[TrainedFolds, float]:
     """The config trained over the run's folds (exports in `folder`) and its seconds; an identical one is reused."""
-    key = (replace(cfg, lb=None, about=''), json.dumps(pseudo, default=str))
-    if key not in run.trained:
+    args = cfg.train_args(run.seed)
+    if pseudo: args = args.replace(pseudo=str(run.out_dir / pseudo.base), pseudo_below=pseudo.below, pseudo_keep=pseudo.keep)
+    if args not in run.trained:
         t0 = time.perf_counter()
-        run.trained[key] = train_folds(run.table, run.train, folder, pseudo=pseudo, **_train_args(cfg, run)), time.perf_counter() - t0
-    return run.trained[key]
+        run.trained[args] = train_folds(run.table, run.train, folder, args), time.perf_counter() - t0
+    return run.trained[args]
 
 
-def _describe(cfg: ImageConfig) -> str:
-    """A short description of an image or raw-EEG config."""
-    inputs = f'{len(cfg.channels)} ch' if cfg.kind == 'image' else '16 chains'
+def _describe(cfg: TrainArgs) -> str:
+    """A short description of a trained config."""
+    kind = get_kind(cfg.kind)
+    inputs = f'{len(kind.input_channels(cfg.channels))} {"ch" if kind.spatial else "chains"}'
     windows = cfg.windows or default_windows()
-    return f'{cfg.arch} · {inputs} · {cfg.epochs}{f" + {cfg.epochs2} expert" if cfg.epochs2 else ""} ep · {windows} windows'
+    return f'{cfg.arch or kind.arch} · {inputs} · {cfg.epochs}{f" + {cfg.epochs2} expert" if cfg.epochs2 else ""} ep · {windows} windows'
+
+
+@singledispatch
+def config_parts(cfg: ExperimentConfig) -> set:
+    """The store parts a config reads (nothing of its own: a blend or pseudo-label round reads through its members)."""
+    return set()
+
+
+@config_parts.register
+def _(cfg: TrainConfig) -> set:
+    return set(run_parts(cfg))
+
+
+@config_parts.register
+def _(cfg: EnsembleConfig) -> set:
+    return set().union(*(config_parts(m) for m in cfg.members))
+
+
+@config_parts.register
+def _(cfg: TabularConfig) -> set:
+    return {'spec'}
 
 
 @singledispatch
@@ -104,11 +110,11 @@ def run_config(cfg: ExperimentConfig, name: str, run: _Run) -> Result:
 
 
 @run_config.register
-def _(cfg: ImageConfig, name: str, run: _Run) -> Result:
+def _(cfg: TrainConfig, name: str, run: _Run) -> Result:
     """Train per fold, then identity+flip TTA of the fold learners on the test set."""
-    trained, train_s = _train_image(cfg, run, run.out_dir / name)
+    trained, train_s = _train_config(cfg, run, run.out_dir / name)
     t0 = time.perf_counter()
-    test = predict(trained.paths, run.data_root, run.cache_dir)
+    test = predict(trained.paths, run.data_root, run.cache_dir, precision=cfg.precision)
     return Result(trained.oof, test, _describe(cfg), len(trained.paths), trained.params,
                   train_s + time.perf_counter() - t0, trained.paths)
 
@@ -116,10 +122,10 @@ def _(cfg: ImageConfig, name: str, run: _Run) -> Result:
 @run_config.register
 def _(cfg: EnsembleConfig, name: str, run: _Run) -> Result:
     """Train each member per fold (or reuse it), average the members' OOF and all their learners on the test set."""
-    members = [_train_image(m, run, run.out_dir / name / f'member{i}') for i, m in enumerate(cfg.members)]
+    members = [_train_config(m, run, run.out_dir / name / f'member{i}') for i, m in enumerate(cfg.members)]
     t0 = time.perf_counter()
     paths = [p for trained, _ in members for p in trained.paths]
-    test = predict(paths, run.data_root, run.cache_dir)
+    test = predict(paths, run.data_root, run.cache_dir, precision=cfg.members[0].precision)
     oofs = pd.concat([trained.oof for trained, _ in members]).groupby('eeg_id', sort=False)
     oof = oofs[TARGETS].mean().assign(fold=oofs['fold'].first()).reset_index()
     model = ' + '.join(f'{n} × {d}' for d, n in pd.Series([_describe(m) for m in cfg.members]).value_counts(sort=False).items())
@@ -168,12 +174,11 @@ def _(cfg: BlendConfig, name: str, run: _Run) -> Result:
 def _(cfg: PseudoConfig, name: str, run: _Run) -> Result:
     """The base config trained again, each fold on the rows its first-round model pseudo-labelled (see train_folds)."""
     base = run.configs.get(cfg.base)
-    if not isinstance(base, ImageConfig) or cfg.base not in run.results:
-        raise HMSDataError(name, f'its base {cfg.base!r} must be an image or raw-EEG config run before it')
-    pseudo = {'from': run.out_dir / cfg.base, 'below': cfg.below, 'keep': cfg.keep}
-    trained, train_s = _train_image(base, run, run.out_dir / name, pseudo)
+    if not isinstance(base, TrainConfig) or cfg.base not in run.results:
+        raise HMSDataError(name, f'its base {cfg.base!r} must be a trained config run before it')
+    trained, train_s = _train_config(base, run, run.out_dir / name, cfg)
     t0 = time.perf_counter()
-    test = predict(trained.paths, run.data_root, run.cache_dir)
+    test = predict(trained.paths, run.data_root, run.cache_dir, precision=base.precision)
     return Result(trained.oof, test, f'{_describe(base)} · pseudo-labels < {cfg.below} votes, keep {cfg.keep}', len(trained.paths),
                   trained.params, train_s + time.perf_counter() - t0, trained.paths)
 
@@ -184,7 +189,7 @@ def _(cfg: NaiveConfig, name: str, run: _Run) -> Result:
     t0, folds = time.perf_counter(), sorted(set(run.table['fold']))
     oofs, probs, paths = [], 0, []
     for k in folds:
-        learn = train_naive_fold(run.table, run.train, k, cfg.arch, cfg.epochs, cfg.lr, cfg.bs, list(cfg.channels), run.seed)
+        learn = train_naive_fold(run.table, run.train, k, cfg.arch, cfg.epochs, cfg.lr, cfg.bs, cfg.channels, run.seed)
         oofs.append(naive_frame(learn.dls.valid.items['eeg_id'], naive_probs(learn, tta=cfg.tta)).assign(fold=k))
         probs = probs + naive_probs(learn, hms_test_dl(learn.dls, run.test.table, run.test), cfg.tta) / len(folds)
         paths.append(export_learner(learn, run.out_dir / name / f'fold{k}.pkl'))
@@ -208,23 +213,23 @@ def _notes(chosen: dict) -> list[str]:
     return [f'{", ".join(naive)} (negative control) — {m}; prevented by {fix}' for m, fix in MISTAKES] if naive else []
 
 
-def run_experiments(data_root, cache_dir, out_dir, only=None, n_folds: int = N_FOLDS, epochs: int | dict | None = None,
-                    epochs2: int | None = None, bs: int | None = None, windows: str | None = None,
-                    jitter: float | None = None, bf16: bool | None = None, seed: int = SEED,
-                    configs: dict | None = None) -> pd.DataFrame:
+def run_experiments(data_root, cache_dir, out_dir,
+                    only=None,                  # config names to run (default: all of `configs`)
+                    n_folds: int = TrainArgs.folds, seed: int = TrainArgs.seed,
+                    configs: dict | None = None,  # name → config (default: CONFIGS)
+                    epochs: int | dict | None = None,   # every config's stage-1 epochs, or a dict name → epochs
+                    **overrides) -> pd.DataFrame:     # training arguments set on every config that has them (epochs2, bs, …)
     """Train `configs` (default CONFIGS; all, or `only` these) on one fold assignment; score OOF (and test); write results."""
-    # epochs (an int, or a dict name → int), epochs2 (0: image configs one-stage), bs, windows and jitter override every
-    # config's own; the train store keeps the largest jitter as its margin
+    # the train store keeps the largest jitter as its margin
     configs = CONFIGS if configs is None else configs
-    chosen = {n: configs[n].overridden(epochs=epochs.get(n) if isinstance(epochs, dict) else epochs, epochs2=epochs2, bs=bs,
-                                       windows=windows, jitter=jitter) for n in _select(configs, only, epochs)}
-    need = set().union(*(c.parts() for c in chosen.values()))
+    chosen = {n: configs[n].overridden(epochs=epochs.get(n) if isinstance(epochs, dict) else epochs, **overrides)
+              for n in _select(configs, only, epochs)}
+    need = set().union(*(config_parts(c) for c in chosen.values()))
     parts = tuple(p for p in PARTS if p in need) or ('spec',)
     margin = max([m.jitter for c in chosen.values() for m in getattr(c, 'members', [c]) if hasattr(m, 'jitter')], default=0.0)
     comp = load_competition(data_root)
     train, test = prepare(comp, cache_dir, 'train', parts, margin=margin), prepare(comp, cache_dir, 'test', parts)
-    run = _Run(Path(data_root), Path(cache_dir), Path(out_dir), train, test, add_folds(train.table, n_folds, seed), seed, bf16,
-               configs=chosen)
+    run = _Run(Path(data_root), Path(cache_dir), Path(out_dir), train, test, fold_table(comp, n_folds, seed), seed, configs=chosen)
     sol = Path(data_root) / 'test_solution.csv'
     solution = read_csv(sol, ['eeg_id', *TARGETS]) if sol.is_file() else None
     rows, notes = [], _notes(chosen)

@@ -1,4 +1,6 @@
 """The tabular system: Kaggle-spectrogram summary features (region × band × window) and a tabular model on them."""
+from .. import learn  # noqa: F401  (first: fastai is imported quietly there)
+
 import warnings
 
 import numpy as np
@@ -12,8 +14,8 @@ from fastai.tabular.learner import tabular_learner
 from fastai.torch_core import set_seed
 
 from ..competition.score import target_frame
-from ..core.constants import REGIONS, SPEC_COLUMNS, SPEC_FREQS, SPEC_WINDOW, TARGETS
-from ..core.defaults import SEED
+from ..core.constants import HALVES, REGIONS, SPEC_COLUMNS, SPEC_FREQS, SPEC_WINDOW, TARGETS
+from ..core.train_args import SEED
 from ..learn.metrics import KLDivLossFlat, kl_metrics
 from ..learn.recipes import fit_best
 from ..signals.image import spec_log
@@ -53,9 +55,9 @@ def window_features(crops: np.ndarray, bands: int = 10) -> np.ndarray:
 
 
 def store_crops(store, eeg_ids) -> np.ndarray:
-    """(n, 300, 400) raw Kaggle-spectrogram crops of `eeg_ids` from `store` (NaN past a file's end)."""
+    """(n, 300, 400) raw Kaggle-spectrogram crops of `eeg_ids`' centre windows from `store`, one gather (NaN past a file's end)."""
     if not len(eeg_ids): return np.empty((0, SPEC_WINDOW, len(SPEC_COLUMNS)), np.float32)
-    return np.stack([store.spec_window(i) for i in eeg_ids])
+    return store.with_channels(HALVES['spec']).raw(store.rows(eeg_ids))['spec'].cpu().numpy()
 
 
 def spec_features(store, bands: int = 10) -> pd.DataFrame:

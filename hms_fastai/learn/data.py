@@ -1,4 +1,4 @@
-"""fastai data: eeg-level rows → batches of raw label windows from the store → images on the device; soft vote targets."""
+"""fastai data: eeg-level rows → batches of raw label windows from the store → a kind's inputs on the device; soft votes."""
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -8,20 +8,18 @@ from fastai.data.core import DataLoaders, Datasets, TfmdDL
 from fastai.data.load import fa_collate
 from fastai.data.transforms import ColSplitter
 from fastai.torch_core import TensorBase, TensorImage, default_device, set_seed, to_detach
-from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from fasttransform import Transform
-from plum import dispatch
 
-from ..core.constants import CHANNELS, CLASSES, EEG_RATE, EEG_WINDOW, SIGNAL_CHANNELS, TARGETS
-from ..core.defaults import BS
+from ..core.constants import CLASSES, EEG_RATE, EEG_WINDOW, SIGNAL_CHANNELS, TARGETS, WINDOWS, part_of
 from ..core.errors import HMSDataError
-from ..signals.image import assemble
+from ..core.train_args import TrainArgs, parse_channels
 from ..signals.plots import show_image
-from ..signals.store import WINDOWS
+from .kinds import Kind, get_kind
 
-__all__ = ['FORMS', 'HMSTensorImage', 'EEGSignal', 'Votes', 'EEGRef', 'HMSImage', 'InputAssembly', 'AssembleImages', 'HMSDataLoader', 'VoteTarget', 'WeightedVotes', 'VOTE_SCALE', 'HMSImageBlock',
-           'VoteBlock', 'dl_channels', 'dl_parts', 'check_fold_table', 'fold_dls', 'default_windows', 'place_store', 'hms_dls', 'hms_test_dl', 'vote_title']
+__all__ = ['HMSTensorImage', 'EEGSignal', 'Votes', 'EEGRef', 'StoreInput', 'InputAssembly', 'HMSDataLoader', 'VoteTarget',
+           'WeightedVotes', 'VOTE_SCALE', 'StoreBlock', 'VoteBlock', 'dl_kind', 'dl_channels', 'dl_parts', 'check_fold_table',
+           'default_windows', 'place_store', 'hms_dls', 'hms_test_dl', 'vote_title']
 
 
 VOTE_SCALE = 20                  # votes that weigh a row 1 when training is vote-weighted
@@ -69,26 +67,23 @@ class EEGRef(int):
     """A dataset item's input: the eeg's row in its store (the DataLoader reads a whole batch of them at once)."""
 
 
-FORMS = ('image', 'signal')       # what a model reads: the 8-channel image, or the 16 bipolar EEG chains
+class StoreInput(Transform):
+    """Eeg-level table row → its EEGRef in `store`, read as the input of a `kind` (the registry's name)."""
 
-
-class HMSImage(Transform):
-    """Eeg-level table row → its EEGRef in `store`, read as an image (or, form 'signal', as raw EEG chains)."""
-
-    def __init__(self, store=None, channels: list[str] | None = None, form: str = 'image'):
+    def __init__(self, store=None, kind: str = 'image', channels: list[str] | None = None):   # channels: the model's inputs
         super().__init__()
-        if form not in FORMS: raise ValueError(f'form must be one of {FORMS}, got {form!r}')
-        store_attr('store,form')
-        self.channels = list(SIGNAL_CHANNELS if form == 'signal' else store.channels if store is not None else channels)
+        self.store, self.kind = store, get_kind(kind).name
+        self.channels = list(channels if channels is not None else get_kind(kind).input_channels(None))
 
     def encodes(self, row) -> EEGRef:
         """The row's place in the store (HMSDataError if its eeg_id is not there)."""
         return EEGRef(self.store.rows([row['eeg_id']])[0])
 
-    def decodes(self, ref: EEGRef) -> HMSTensorImage:
-        """The centre-window image of a single item (e.g. for `show_at`), tagged with its channel names."""
-        if self.form != 'image': return ref
-        return HMSTensorImage(assemble(self.store.raw([ref]))[0].cpu(), channels=self.channels)
+    def decodes(self, ref: EEGRef):
+        """The centre-window input of a single item (e.g. for `show_at`), tagged with its channel names."""
+        assembly = get_kind(self.kind).assembly()
+        assembly.channels = self.channels
+        return assembly(self.store.raw([ref], mels=get_kind(self.kind).mels))[0].cpu()
 
 
 class InputAssembly(Transform):
@@ -98,16 +93,6 @@ class InputAssembly(Transform):
     def setups(self, dl):
         """Remember the channel names of the DataLoader's inputs (for `show`)."""
         self.channels = dl_channels(dl)
-
-
-class AssembleImages(InputAssembly):
-    """The raw windows of a batch → its images, on the batch's device (channels_last on CUDA)."""
-
-    def encodes(self, raw: dict) -> HMSTensorImage:
-        """Kaggle crop clip/log/standardise/placement and the EEG mels (or the stored centre mels), batched."""
-        x = assemble(raw)
-        if x.is_cuda: x = x.contiguous(memory_format=torch.channels_last)
-        return HMSTensorImage(x, channels=self.channels)
 
 
 class HMSDataLoader(TfmdDL):
@@ -121,7 +106,8 @@ class HMSDataLoader(TfmdDL):
     def create_batch(self, b):
         """(raw windows, targets…) of the items `b`: signals gathered at once, targets collated as fastai does."""
         training, tfm = getattr(self.dataset, 'split_idx', None) == 0, _input_tfm(self)
-        raw = tfm.store.raw([int(s[0]) for s in b], self.windows if training else 'centre', self.jitter, mels=tfm.form == 'image')
+        raw = tfm.store.raw([int(s[0]) for s in b], self.windows if training else 'centre', self.jitter,
+                            mels=get_kind(tfm.kind).mels)
         return (raw, *fa_collate([s[1:] for s in b])) if len(b[0]) > 1 else (raw,)
 
     def retain(self, res, b):
@@ -145,10 +131,13 @@ class VoteTarget(Transform):
         return Votes(torch.from_numpy(np.asarray(row[TARGETS], dtype=np.float32)))
 
 
-def HMSImageBlock(store, windows: str = 'random', jitter: float = 0.0) -> TransformBlock:
-    """Input block: rows → images through `store`, each training batch at random label windows (or the centre)."""
-    return TransformBlock(type_tfms=HMSImage(store), batch_tfms=AssembleImages(), dl_type=HMSDataLoader,
-                          dls_kwargs={'windows': windows, 'jitter': jitter})
+def StoreBlock(store, kind: str = 'image', channels: list[str] | None = None,  # the model's inputs (None: from the store's)
+               windows: str = 'random', jitter: float = 0.0) -> TransformBlock:
+    """Input block: rows → a kind's inputs read from `store` (each training batch at random label windows, or the centre)."""
+    k = get_kind(kind)
+    if channels is None and k.store_channels is None: channels = store.channels
+    return TransformBlock(type_tfms=StoreInput(store, k.name, k.input_channels(channels)), batch_tfms=k.assembly(),
+                          dl_type=HMSDataLoader, dls_kwargs={'windows': windows, 'jitter': jitter})
 
 
 class WeightedVotes(VoteTarget):
@@ -165,29 +154,34 @@ def VoteBlock(weighted: bool = False) -> TransformBlock:
     return TransformBlock(type_tfms=[WeightedVotes(), VoteTarget(split_idx=1)] if weighted else VoteTarget())
 
 
-def _input_tfm(data) -> HMSImage:
-    """The HMSImage transform of DataLoaders, a DataLoader or Datasets."""
+def _input_tfm(data) -> StoreInput:
+    """The StoreInput transform of DataLoaders, a DataLoader or Datasets."""
     ds = data.valid_ds if isinstance(data, DataLoaders) else getattr(data, 'dataset', data)
-    found = [f for f in ds.tls[0].tfms.fs if isinstance(f, HMSImage)]
-    if not found: raise ValueError('these DataLoaders were not made by hms_dls: no HMSImage input transform')
+    found = [f for f in ds.tls[0].tfms.fs if isinstance(f, StoreInput)]
+    if not found: raise ValueError('these DataLoaders were not made by hms_dls: no StoreInput input transform')
     return found[0]
 
 
+def dl_kind(data) -> Kind:
+    """The kind of input of DataLoaders, a DataLoader or Datasets made by `hms_dls`."""
+    return get_kind(_input_tfm(data).kind)
+
+
 def dl_channels(data) -> list[str]:
-    """Channel names of the inputs of DataLoaders, a DataLoader or Datasets made by `hms_dls` (or `hms_raw_dls`)."""
+    """Channel names of the inputs of DataLoaders, a DataLoader or Datasets made by `hms_dls`."""
     return _input_tfm(data).channels
 
 
 def dl_parts(data) -> set:
-    """The store halves ('spec', 'eeg') the inputs of DataLoaders (or a DataLoader) need."""
+    """The store parts ('spec', 'eeg') the inputs of DataLoaders (or a DataLoader) read."""
     tfm = _input_tfm(data)
-    return {'eeg'} if tfm.form == 'signal' else {c.split('_')[0] for c in tfm.channels}
+    return {part_of(c) for c in get_kind(tfm.kind).reads(tfm.channels)}
 
 
 def check_fold_table(table: pd.DataFrame, fold: int):
     """HMSDataError unless `table` has ids, targets and a `fold` column giving non-empty train and valid sets."""
     need = [c for c in ['eeg_id', 'fold', 'expert', *TARGETS] if c not in table.columns]
-    if need: raise HMSDataError('table', f'missing column(s) {need} (folds come from meta.add_folds)')
+    if need: raise HMSDataError('table', f'missing column(s) {need} (folds come from meta.fold_table)')
     n_valid = int((table['fold'] == fold).sum())
     if n_valid in (0, len(table)):
         raise HMSDataError('table', f'fold {fold} leaves {"no validation" if n_valid == 0 else "no training"} rows '
@@ -199,30 +193,41 @@ def default_windows() -> str:
     return 'random' if torch.cuda.is_available() else 'centre'
 
 
-def place_store(store, resident: bool | None):
-    """`store` held on the GPU when asked (None: when there is one with room for it), else read from its memory maps."""
+_REPORTED = set()                # (cache, split, parts) whose placement was printed
+
+
+def place_store(store, resident: bool | None,  # True: hold it on the device; None: on a GPU with room for it; False: never
+                parts=None) -> object:          # the stored parts to hold (default: what the store's channels read)
+    """`store` with `parts` held on the device when asked (None: on a GPU when they fit in half its free memory), else as is."""
+    parts = tuple(parts or store.reads())
     if resident is None:
-        resident = torch.cuda.is_available() and sum(store.nbytes.values()) < 0.5 * torch.cuda.mem_get_info()[0]
-    return store.to(default_device()) if resident and store.device is None else store
+        if not torch.cuda.is_available(): return store
+        size, free = sum(store.nbytes(parts).values()), torch.cuda.mem_get_info()[0]
+        resident = size < 0.5 * free
+        key = (str(store.cache), store.split, parts)
+        if key not in _REPORTED:
+            _REPORTED.add(key)
+            where = f'held on {default_device()}' if resident else 'read from memory maps (more than half the free GPU memory)'
+            print(f'{store.split} store: {", ".join(parts)} ({size / 1e9:.2f} GB) {where}; GPU free {free / 1e9:.1f} GB', flush=True)
+    return store.to(default_device(), parts) if resident else store
 
 
 @delegates(DataBlock.dataloaders)
-def hms_dls(table: pd.DataFrame, store, fold: int = 0, bs: int = BS, channels: list[str] | None = None,
-            batch_tfms=None, windows: str | None = None, jitter: float = 0.0, vote_weight: bool = False,
-            resident: bool | None = None, num_workers: int = 0, seed: int | None = None, **kwargs) -> DataLoaders:
-    """DataLoaders of (image, votes) for eeg-level `table`: `fold` validates at the centre window, the rest trains at `windows`."""
+def hms_dls(table: pd.DataFrame, store, fold: int = 0, kind: str = 'image', bs: int = TrainArgs.bs,
+            channels=None,                       # the model's input channels: names, 'spec'/'eeg' (None: all the kind takes)
+            batch_tfms=None, windows: str | None = None,  # training windows: 'random' or 'centre' (None: default_windows())
+            jitter: float = 0.0,                 # seconds a training window may move either way
+            vote_weight: bool = False,           # training targets scaled by total_votes / 20
+            resident: bool | None = None,        # hold the store on the GPU (None: when it has room)
+            num_workers: int = 0, seed: int | None = None, **kwargs) -> DataLoaders:
+    """DataLoaders of (a kind's input, votes) for eeg-level `table`: `fold` validates at the centre window, the rest trains."""
     check_fold_table(table, fold)
-    if channels is not None: store = store.with_channels(channels)
+    k, channels = get_kind(kind), parse_channels(channels)
+    store, windows = store.with_channels(k.reads(channels)), windows or default_windows()
     store.rows(table['eeg_id'])                                   # HMSDataError naming any eeg_id not in the store
-    store = place_store(store, resident)
-    return fold_dls(table, store, HMSImageBlock(store, windows or default_windows(), jitter), fold, bs, batch_tfms, vote_weight,
-                    num_workers, seed, **kwargs)
-
-
-def fold_dls(table: pd.DataFrame, store, block: TransformBlock, fold: int, bs: int, batch_tfms, vote_weight: bool,
-             num_workers: int, seed: int | None, **kwargs) -> DataLoaders:
-    """DataLoaders of (input `block`, votes) split on `fold` (pinned when the store is read on the CPU for a GPU)."""
+    store = place_store(store, resident, store.reads(k.mels, windows))
     if seed is not None: set_seed(seed)
+    block = StoreBlock(store, k.name, channels, windows, jitter)
     dblock = DataBlock(blocks=(block, VoteBlock(vote_weight)), splitter=ColSplitter('fold', on=fold), n_inp=1, batch_tfms=batch_tfms)
     pin = torch.cuda.is_available() and store.device is None
     return dblock.dataloaders(table.reset_index(drop=True), bs=bs, num_workers=0 if store.device else num_workers,
@@ -231,22 +236,12 @@ def fold_dls(table: pd.DataFrame, store, block: TransformBlock, fold: int, bs: i
 
 @delegates(TfmdDL)
 def hms_test_dl(dls: DataLoaders, table: pd.DataFrame, store, bs: int | None = None, **kwargs) -> TfmdDL:
-    """Inputs-only DataLoader of eeg-level `table` read from `store` (e.g. the test split) with `dls`'s channels."""
+    """Inputs-only DataLoader of eeg-level `table` read from `store` (e.g. the test split) with `dls`'s kind and channels."""
     # dls.test_dl(table) reads the dls's own (training) store; a loaded learner predicts the test split through this.
     tfm = _input_tfm(dls)
-    store = place_store(store.with_channels(CHANNELS[4:] if tfm.form == 'signal' else tfm.channels), None)
+    store = store.with_channels(get_kind(tfm.kind).reads(tfm.channels))
+    store = place_store(store, None, store.reads(get_kind(tfm.kind).mels))
     store.rows(table['eeg_id'])
-    ds = Datasets(table.reset_index(drop=True), [[HMSImage(store, form=tfm.form)]], split_idx=1)
+    ds = Datasets(table.reset_index(drop=True), [[StoreInput(store, tfm.kind, tfm.channels)]], split_idx=1)
     first = [type(t)() for t in dls.valid.after_batch.fs if isinstance(t, InputAssembly)]
     return HMSDataLoader(ds, bs=bs or dls.valid.bs, after_batch=first, device=dls.device, **{'num_workers': 0, **kwargs})
-
-
-@dispatch
-def show_batch(x: HMSTensorImage, y, samples, ctxs=None, max_n: int = 4, **kwargs):
-    """One row of channel panels per sample, titled with its vote distribution when there is one."""
-    samples = samples[:max_n]
-    n_ch = len(samples[0][0])
-    fig = ctxs if ctxs is not None else plt.figure(figsize=(3 * n_ch, 2.8 * len(samples)), layout='constrained')
-    for s, sub in zip(samples, np.atleast_1d(fig.subfigures(len(samples), 1))):
-        s[0].show(ctx=sub, title=vote_title(s[1]) if len(s) > 1 else None)
-    return fig

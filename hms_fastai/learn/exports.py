@@ -8,23 +8,23 @@ import torch
 from fastai.data.core import DataLoaders, Datasets
 from fastai.learner import Learner, load_learner
 from fastai.torch_core import default_device
-from fastai.vision.learner import create_timm_model
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..core.atomic import atomic_path, file_hash
 from ..core.errors import HMSDataError
 from ..core.version import __version__
-from .data import AssembleImages, HMSDataLoader, HMSImage, dl_channels
+from ..core.train_args import TrainArgs
+from .data import HMSDataLoader, StoreInput, dl_channels
+from .device import apply_precision, check_cuda
+from .kinds import get_kind, kind_names
 from .learner import HMSLearner
 from .metrics import KLDivLossFlat
-from .raw import PrepareSignals, raw_model
 from .runs import run_exports
 
 __all__ = ['SPEC_FORMAT', 'export_learner', 'load_exported', 'load_learners']
 
 SPEC_FORMAT = 1                  # bump when the JSON spec changes meaning
-_FORMS = {'image': AssembleImages, 'signal': PrepareSignals}   # a learner's kind → its first batch transform
 
 
 def export_learner(learn: Learner, path) -> Path:
@@ -51,7 +51,7 @@ def _read_spec(path: Path) -> dict:
     if not isinstance(spec, dict) or [k for k in need if k not in spec]:
         raise HMSDataError(path, f'not an hms_fastai export spec: needs {need}')
     if spec['format'] != SPEC_FORMAT: raise HMSDataError(path, f"export format {spec['format']} is not the current {SPEC_FORMAT}")
-    if spec['kind'] not in _FORMS: raise HMSDataError(path, f"unknown kind of learner {spec['kind']!r}")
+    if spec['kind'] not in kind_names(): raise HMSDataError(path, f"unknown kind of learner {spec['kind']!r}; known: {kind_names()}")
     return spec
 
 
@@ -64,15 +64,17 @@ def _weights(path: Path, spec: dict) -> dict:
     except (SafetensorError, OSError) as e: raise HMSDataError(weights, f'not a readable safetensors file ({e})') from None
 
 
-def _inference_dls(channels: list[str], form: str, device) -> DataLoaders:
-    """Empty DataLoaders that carry what inference needs of them: the input form and channels, batch size, device."""
+def _inference_dls(channels: list[str], kind: str, device) -> DataLoaders:
+    """Empty DataLoaders that carry what inference needs of them: the input kind and channels, batch size, device."""
     none = pd.DataFrame({'eeg_id': pd.Series([], dtype='int64')})
-    dls = [HMSDataLoader(Datasets(none, [[HMSImage(channels=channels, form=form)]], split_idx=i, do_setup=False), bs=64,
-                         num_workers=0, after_batch=[_FORMS[form]()], do_setup=False) for i in (0, 1)]
+    dls = [HMSDataLoader(Datasets(none, [[StoreInput(kind=kind, channels=channels)]], split_idx=i, do_setup=False), bs=64,
+                         num_workers=0, after_batch=[get_kind(kind).assembly()], do_setup=False) for i in (0, 1)]
     return DataLoaders(*dls, device=device)
 
 
-def load_exported(path, trust_pickle: bool = False, cpu: bool | None = None) -> Learner:
+def load_exported(path, trust_pickle: bool = False,  # a .pkl loads only when trusted (unpickling runs its code)
+                  cpu: bool | None = None,            # None: the GPU when there is one
+                  precision: str = TrainArgs.precision) -> Learner:
     """One exported learner: a weights-only .json (safe); a .pkl only with `trust_pickle` (unpickling runs its code)."""
     path, cpu = Path(path), (not torch.cuda.is_available()) if cpu is None else cpu
     if path.suffix == '.pkl':
@@ -86,20 +88,21 @@ def load_exported(path, trust_pickle: bool = False, cpu: bool | None = None) -> 
             except Exception as e: raise HMSDataError(path, f'not a loadable fastai export ({type(e).__name__}: {e})') from None
     if not path.is_file(): raise HMSDataError(path, 'exported learner not found')
     spec = _read_spec(path)
-    if spec['kind'] == 'signal': model = raw_model(spec['arch'], spec['n_in'], spec['n_out'])
-    else: model, _ = create_timm_model(spec['arch'], spec['n_out'], pretrained=False, n_in=spec['n_in'], **spec['head'])
+    kind = get_kind(spec['kind'])
+    model = kind.model(spec['arch'], spec['n_in'], spec['n_out'], **spec['head'])
     try: model.load_state_dict(_weights(path, spec))
     except RuntimeError as e:
         raise HMSDataError(path, f'its tensors do not fit {spec["arch"]} with n_in={spec["n_in"]}: {str(e).splitlines()[0]}') from None
-    device = torch.device('cpu') if cpu else default_device()
+    device = check_cuda(torch.device('cpu') if cpu else default_device())
     dls = _inference_dls(spec['channels'], spec['kind'], device)
     learn = HMSLearner(dls, model.to(device).eval(), loss_func=KLDivLossFlat(), metrics=[])
     learn.hms_spec = {k: spec[k] for k in ('kind', 'arch', 'n_in', 'n_out', 'head')}
+    apply_precision(learn, precision, device, kind.spatial)
     return learn
 
 
-def load_learners(models, trust_pickle: bool = False) -> list[Learner]:
+def load_learners(models, trust_pickle: bool = False, precision: str = TrainArgs.precision) -> list[Learner]:
     """Learners from export paths (.json, or .pkl with `trust_pickle`), a finished training folder, or Learner objects."""
     if isinstance(models, (str, Path)) and Path(models).is_dir(): models = run_exports(models, trust_pickle)
     elif isinstance(models, (str, Path, Learner)): models = [models]
-    return [m if isinstance(m, Learner) else load_exported(m, trust_pickle) for m in models]
+    return [m if isinstance(m, Learner) else load_exported(m, trust_pickle, precision=precision) for m in models]

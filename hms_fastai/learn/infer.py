@@ -11,20 +11,21 @@ from ..competition.io import load_competition
 from ..competition.meta import eeg_table
 from ..competition.score import target_frame
 from ..competition.submission import write_submission
-from ..core.constants import TARGETS
+from ..core.constants import PARTS, TARGETS
 from ..core.errors import HMSDataError
+from ..core.train_args import TrainArgs
 from ..signals.prepare import prepare
-from ..signals.store import PARTS
 from .data import dl_parts, hms_test_dl
+from .device import check_cuda, choose_precision
 from .exports import load_learners
 
 __all__ = ['predict', 'submit']
 
 
-def _groups(models, trust_pickle: bool) -> list[list[Learner]]:
+def _groups(models, trust_pickle: bool, precision: str) -> list[list[Learner]]:
     """The learners of `models`, in groups: a run folder's folds, or one export file or Learner each."""
     if isinstance(models, (str, Path, Learner)): models = [models]
-    return [load_learners(m, trust_pickle) for m in models]
+    return [load_learners(m, trust_pickle, precision) for m in models]
 
 
 def _blend_weights(path, models) -> list[float]:
@@ -49,13 +50,16 @@ def _ensemble_weights(weights, groups: list[list]) -> np.ndarray:
     return w / w.sum()
 
 
-def predict(models, data_root, cache_dir, tta: bool = True, weights=None, bs: int | None = None,
-            trust_pickle: bool = False) -> pd.DataFrame:
+def predict(models,                       # a run folder, an export, a Learner or a list of them
+            data_root, cache_dir, tta: bool = True,
+            weights=None,                 # one per learner, one per run (folder), or a blend file (hms-fastai blend)
+            bs: int | None = None,        # inference batch size (None: each learner's validation batch size)
+            trust_pickle: bool = False,   # load .pkl exports (unpickling runs their code)
+            precision: str = TrainArgs.precision) -> pd.DataFrame:
     """Test-set probabilities (eeg_id + TARGETS, test.csv order): each learner with identity+flip TTA, weighted mean."""
-    # models: a run folder, an export, a Learner or a list of them; weights: one per learner, one per run (folder),
-    # or a blend file (hms-fastai blend) naming the run folders
     if isinstance(weights, (str, Path)): weights = _blend_weights(weights, models)   # a bad blend file: refused before loading
-    groups = _groups(models, trust_pickle)
+    choose_precision(precision, check_cuda())
+    groups = _groups(models, trust_pickle, precision)
     learners = [learn for g in groups for learn in g]
     w = _ensemble_weights(weights, groups)
     comp = load_competition(data_root, train=False)

@@ -1,26 +1,24 @@
-"""The HMS learner: fastai's vision_learner on a timm body with n_in channels, 6 soft outputs and the KL objective."""
+"""The HMS learner, one entry for every kind: the kind's body (from the registry) → 6 logits, the KL objective, Kaggle-KL
+metrics, the precision chosen from the device, and a deterministic TTA."""
+import tempfile
 from pathlib import Path
 
-import fastai.callback.channelslast  # noqa: F401  (Learner.to_channelslast)
 import fastai.callback.progress  # noqa: F401  (progress bars on every Learner)
 import fastai.callback.schedule  # noqa: F401  (Learner.fit_one_cycle, fine_tune, lr_find)
 import torch
 from fastai.learner import Learner
 from fastai.torch_core import set_seed
-from fastai.vision.learner import vision_learner
-from fastcore.meta import delegates
 from safetensors import safe_open
 
 from ..core.constants import TARGETS
-from ..core.defaults import ARCH, LR
 from ..core.errors import HMSDataError
+from ..core.train_args import TrainArgs
 from .augment import FlipInputs
-from .data import dl_channels
+from .data import dl_channels, dl_kind
+from .device import apply_precision, check_cuda
 from .metrics import KLDivLossFlat, kl_metrics
 
-__all__ = ['HMSLearner', 'HEAD_ARGS', 'check_weights', 'hms_learner', 'timm_body']
-
-HEAD_ARGS = ('concat_pool', 'pool', 'lin_ftrs', 'ps', 'first_bn', 'bn_final', 'lin_first', 'y_range')   # shape the model
+__all__ = ['HMSLearner', 'check_weights', 'hms_learner']
 
 
 def check_weights(path) -> Path:
@@ -40,45 +38,47 @@ def check_weights(path) -> Path:
     return path
 
 
-def _weights_kwargs(pretrained) -> dict:
-    """timm arguments that load a local weights file (a path) instead of downloading (True)."""
-    if isinstance(pretrained, bool): return {}
-    return {'pretrained_cfg_overlay': {'file': str(check_weights(pretrained))}}
-
-
 class HMSLearner(Learner):
-    """fastai's Learner with a deterministic `tta`: the mean of plain and hemisphere-flipped predictions."""
+    """fastai's Learner with a deterministic `tta`: the mean of plain and hemisphere-flipped predictions (where a kind flips)."""
 
     def tta(self, ds_idx: int = 1, dl=None, flip: bool = True, **kwargs):
         """Probabilities averaged over identity and left↔right flip, never the random training augmentations."""
         if kwargs: raise TypeError(f'HMSLearner.tta is deterministic (identity + flip); unsupported {sorted(kwargs)}')
         dl = dl if dl is not None else self.dls[ds_idx].new(shuffle=False, drop_last=False)
         preds, targs = self.get_preds(dl=dl)
-        if not flip: return preds, targs
+        if not (flip and dl_kind(dl).flip): return preds, targs
         flipped, _ = self.get_preds(dl=dl, cbs=[FlipInputs(dl_channels(dl))])
         return (preds + flipped) / 2, targs
 
+    def lr_find(self, *args, **kwargs):
+        """fastai's lr_find with its checkpoint in a temp folder, so no empty `models/` folder is left in the working one."""
+        model_dir = self.model_dir
+        with tempfile.TemporaryDirectory() as tmp:
+            self.model_dir = Path(tmp)
+            try: return super().lr_find(*args, **kwargs)
+            finally: self.model_dir = model_dir
 
-@delegates(vision_learner)
-def hms_learner(dls, arch: str = ARCH, n_in: int | None = None, pretrained: bool | str | Path = False,
-                lr: float = LR, metrics=None, cbs=None, seed: int | None = None, bf16: bool | None = None,
-                **kwargs) -> Learner:
-    """vision_learner on timm `arch`: n_in (default: the dls's channels) → 6 logits, KL loss, Kaggle-KL metrics, bf16."""
-    # pretrained True (timm download or HF cache) or a weights path (first conv adapted to n_in by timm): the body
-    # starts frozen, as fastai does; fine_tune() trains the head, then unfreezes. False: nothing frozen; fit_one_cycle().
-    # bf16 (default: when the dls are on CUDA): bf16 autocast and channels_last; fp32 otherwise.
+
+def hms_learner(dls, arch: str | None = None,    # the body (None: the kind's default, e.g. resnet34d for images)
+                pretrained: bool | str | Path = False,   # True (timm download) or a local weights file: the body starts frozen
+                lr: float = TrainArgs.lr, metrics=None, cbs=None, seed: int | None = None,
+                precision: str = TrainArgs.precision,    # 'auto' (from the device), 'bf16', 'fp16' or 'fp32'
+                **kwargs) -> HMSLearner:
+    """The learner of the dls's kind (made by `hms_dls`): n_in inputs → 6 logits, KL loss with softmax, Kaggle-KL metrics."""
+    # With pretrained weights the body starts frozen, as fastai does (fine_tune trains the head, then unfreezes); without,
+    # nothing is frozen (fit_one_cycle). kwargs: head arguments of the kind (e.g. lin_ftrs, ps) and Learner arguments.
+    kind = dl_kind(dls)
+    check_cuda(dls.device)
+    if pretrained is not False and not kind.pretrained: raise HMSDataError('pretrained', f'the {kind.name} kind has no pretrained weights')
     if seed is not None: set_seed(seed)
-    learn = vision_learner(dls, arch, n_in=n_in or len(dl_channels(dls)), n_out=len(TARGETS), pretrained=bool(pretrained),
-                           normalize=False, loss_func=KLDivLossFlat(), metrics=kl_metrics() if metrics is None else metrics,
-                           cbs=cbs, lr=lr, **_weights_kwargs(pretrained), **kwargs)
-    learn.__class__ = HMSLearner       # vision_learner builds a plain Learner; only `tta` differs
-    learn.hms_spec = {'kind': 'image', 'arch': arch, 'n_in': n_in or len(dl_channels(dls)), 'n_out': len(TARGETS),
-                      'head': {k: v for k, v in kwargs.items() if k in HEAD_ARGS}}     # what rebuilds the model (exports)
-    if bf16 is None: bf16 = torch.device(dls.device or 'cpu').type == 'cuda'
-    if bf16: learn.to_channelslast(amp_mode='bf16')
+    arch, n_in = arch or kind.arch, len(dl_channels(dls))
+    common = dict(loss_func=KLDivLossFlat(), metrics=kl_metrics() if metrics is None else metrics, cbs=cbs, lr=lr)
+    head = {k: kwargs[k] for k in kind.head_args if k in kwargs}
+    if kind.learner is None:
+        rest = {k: v for k, v in kwargs.items() if k not in head}
+        learn = HMSLearner(dls, kind.model(arch, n_in, len(TARGETS), **head), **common, **rest)
+    else: learn = kind.learner(dls, arch, n_in, len(TARGETS), pretrained, **common, **kwargs)
+    learn.__class__ = HMSLearner       # a kind's factory may build a plain Learner (vision_learner does); only `tta` differs
+    learn.hms_spec = {'kind': kind.name, 'arch': arch, 'n_in': n_in, 'n_out': len(TARGETS), 'head': head}   # rebuilds it (exports)
+    apply_precision(learn, precision, spatial=kind.spatial)
     return learn
-
-
-def timm_body(learn: Learner):
-    """The timm model inside a learner's body (e.g. to inspect `conv1`)."""
-    return learn.model[0].model

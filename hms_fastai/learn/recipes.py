@@ -11,20 +11,21 @@ from fastai.learner import Learner
 from fastai.torch_core import distrib_barrier, rank_distrib, set_seed
 from fastcore.meta import delegates
 
-from ..competition.meta import EXPERT_VOTES, add_folds, pseudo_label
+from ..competition.meta import add_folds, pseudo_label
 from ..competition.score import oof_scores, target_frame
 from ..core.atomic import atomic_path
-from ..core.defaults import ARCH, BS, EPOCHS, EPOCHS2, LR, N_FOLDS, RAW_ARCH, SEED
 from ..core.errors import HMSDataError
+from ..core.train_args import TrainArgs
 from .augment import hms_augs
 from .data import hms_dls, hms_test_dl
+from .device import precision_plan
 from .distributed import shard, unshard
 from .exports import export_learner, load_exported
+from .kinds import get_kind
 from .learner import hms_learner
-from .raw import hms_raw_dls, hms_raw_learner
 from .runs import RunFolder
 
-__all__ = ['KeepBestModel', 'fit_best', 'KINDS', 'train_fold', 'oof_preds', 'TrainedFolds', 'check_run', 'train_folds']
+__all__ = ['KeepBestModel', 'fit_best', 'train_fold', 'oof_preds', 'TrainedFolds', 'check_run', 'train_folds']
 
 
 class KeepBestModel(TrackerCallback):
@@ -74,34 +75,30 @@ def _expert_stage(table: pd.DataFrame, fold: int, bs: int) -> pd.DataFrame:
     return stage2
 
 
-KINDS = {'image': (hms_dls, hms_learner), 'signal': (hms_raw_dls, hms_raw_learner)}   # a model's input → its dls, learner
+def _learner_dls(table: pd.DataFrame, store, fold: int, args: TrainArgs, vote_weight: bool, batch_tfms):
+    """The DataLoaders `args` asks for: its kind's inputs from `store`, `fold` validating."""
+    return hms_dls(table, store, fold, args.kind, args.bs, args.channels, batch_tfms, args.windows, args.jitter, vote_weight,
+                   num_workers=args.num_workers)
 
 
-@delegates(hms_learner)
-def train_fold(table: pd.DataFrame, store, fold: int = 0, kind: str = 'image', arch: str | None = None, epochs: int = EPOCHS,
-               epochs2: int = EPOCHS2, lr: float = LR, lr2: float | None = None, bs: int = BS, channels: list[str] | None = None,
-               flip: float = 0.5, mask: float = 0.5, mixup: float = 0.0, windows: str | None = None, jitter: float = 0.0,
-               vote_weight: bool = False, pretrained=False, monitor: str = 'valid_loss', monitor2: str = 'kl_expert',
-               seed: int | None = SEED, num_workers: int = 0, distributed: bool = False, **kwargs) -> Learner:
-    """Stage 1 on all training rows (fine_tune if pretrained, else one-cycle), stage 2 (epochs2 > 0) on expert rows at lr/10."""
-    # kind 'image': hms_dls + hms_learner (arch: a timm model, ARCH by default); 'signal': hms_raw_dls + hms_raw_learner
-    # (arch: RAW_ARCH by default). vote_weight: stage 1 weighs each row's loss by total_votes / 20.
-    if kind not in KINDS: raise ValueError(f'kind must be one of {list(KINDS)}, got {kind!r}')
-    if kind == 'signal' and (pretrained or channels): raise ValueError('a raw-EEG learner reads all 16 chains and has no pretrained weights')
-    make_dls, make_learner = KINDS[kind]
-    stage2 = _expert_stage(table, fold, bs) if epochs2 else None
-    if seed is not None: set_seed(seed, reproducible=True)
-    tfms, cbs = hms_augs(flip, mask, mixup)
-    data = dict(fold=fold, bs=bs, batch_tfms=tfms, windows=windows, jitter=jitter, num_workers=num_workers,
-                **({'channels': channels} if kind == 'image' else {}))
-    extra = {'pretrained': pretrained} if kind == 'image' else {}
-    learn = make_learner(make_dls(table, store, vote_weight=vote_weight, **data), arch or {'image': ARCH, 'signal': RAW_ARCH}[kind],
-                         **extra, **kwargs)
-    if distributed: shard(learn)                           # each process trains on its shard of every batch (DDP)
-    learn.history = fit_best(learn, epochs, lr, monitor, cbs, fine=bool(pretrained)).assign(stage=1)
+@delegates(TrainArgs, but=['folds', 'folds_used', 'pseudo', 'pseudo_below', 'pseudo_keep'])
+def train_fold(table: pd.DataFrame, store, fold: int = 0,
+               args: TrainArgs | None = None,   # the training arguments (kwargs that are fields of TrainArgs replace its)
+               distributed: bool = False,       # one of several processes: each trains on its shard of every batch (DDP)
+               **kwargs) -> Learner:
+    """Stage 1 on all training rows (fine_tune if pretrained, else one-cycle), stage 2 (epochs2 > 0) on expert rows at lr2."""
+    # kwargs that are not training arguments go to the learner (e.g. head arguments: lin_ftrs, ps)
+    args, learner_kwargs = TrainArgs.split(args, **kwargs)
+    stage2 = _expert_stage(table, fold, args.bs) if args.epochs2 else None
+    if args.seed is not None: set_seed(args.seed + rank_distrib(), reproducible=True)     # each process its own draws
+    tfms, cbs = hms_augs(args.flip, args.mask, args.mixup)
+    learn = hms_learner(_learner_dls(table, store, fold, args, args.vote_weight, tfms), args.arch, args.pretrained, args.lr,
+                        precision=args.precision, **learner_kwargs)
+    if distributed: shard(learn)
+    learn.history = fit_best(learn, args.epochs, args.lr, args.monitor, cbs, fine=bool(args.pretrained)).assign(stage=1)
     if stage2 is not None:
-        learn.dls = make_dls(stage2, store, **data)
-        two = fit_best(learn, epochs2, lr / 10 if lr2 is None else lr2, monitor2, cbs).assign(stage=2)
+        learn.dls = _learner_dls(stage2, store, fold, args, False, tfms)
+        two = fit_best(learn, args.epochs2, args.lr / 10 if args.lr2 is None else args.lr2, args.monitor2, cbs).assign(stage=2)
         learn.history = pd.concat([learn.history, two], ignore_index=True)   # each stage's epochs; `kept`: their best
     return unshard(learn) if distributed else learn
 
@@ -121,48 +118,54 @@ class TrainedFolds(NamedTuple):
     params: int
 
 
-def _run_record(table: pd.DataFrame, folds: list, seed, kwargs: dict) -> dict:
-    """What identifies a run for its folder: the rows and their folds, the seed and every training argument."""
+def _run_record(table: pd.DataFrame, folds: list, args: TrainArgs, learner_kwargs: dict) -> dict:
+    """What identifies a run for its folder: the rows and their folds, and every training argument."""
     rows = hashlib.sha256(table[['eeg_id', 'fold']].to_numpy(np.int64).tobytes()).hexdigest()[:16]
-    return {'rows_and_folds': rows, 'folds': folds, 'seed': seed, **kwargs}
+    return {'rows_and_folds': rows, 'folds': folds, **args.record(), **learner_kwargs}
 
 
-def _relabelled(table: pd.DataFrame, store, fold: int, pseudo: dict) -> pd.DataFrame:
+def _relabelled(table: pd.DataFrame, store, fold: int, args: TrainArgs) -> pd.DataFrame:
     """Fold `fold`'s second-round table: training rows pseudo-labelled by the first round's fold model, validation as is."""
     # The first round's fold-`fold` model never saw this fold, so nothing of the validation rows' labels leaks into
     # the new training labels; the validation rows keep their own votes.
-    learn = load_exported(Path(pseudo['from']) / f'fold{fold}.json')
+    learn = load_exported(Path(args.pseudo) / f'fold{fold}.json', precision=args.precision)
     rows = table[table['fold'] != fold]
     with learn.no_bar(): probs, _ = learn.tta(dl=hms_test_dl(learn.dls, rows, store))
-    new = pseudo_label(rows, target_frame(rows['eeg_id'], probs.numpy()), pseudo.get('below', EXPERT_VOTES), pseudo.get('keep', 0.1))
+    new = pseudo_label(rows, target_frame(rows['eeg_id'], probs.numpy()), args.pseudo_below, args.pseudo_keep)
     return pd.concat([new, table[table['fold'] == fold].assign(pseudo=False)]).loc[table.index]
 
 
-def check_run(table: pd.DataFrame, out_dir, folds=None, seed: int | None = SEED, **kwargs) -> RunFolder:
+def check_run(table: pd.DataFrame, out_dir, args: TrainArgs | None = None, **kwargs) -> RunFolder:
     """The run folder `out_dir` opened for this run (HMSDataError for another run's, or a fold short of expert rows)."""
-    folds = sorted(set(table['fold'])) if folds is None else [int(k) for k in folds]
-    if kwargs.get('epochs2', EPOCHS2):
-        for k in folds: _expert_stage(table, k, kwargs.get('bs', BS))      # every fold's second stage, before any training
-    return RunFolder.begin(out_dir, _run_record(table, folds, seed, kwargs), folds)
+    args, learner_kwargs = TrainArgs.split(args, **kwargs)
+    folds = sorted(set(table['fold'])) if args.folds_used is None else list(args.folds_used)
+    missing = sorted(set(folds) - set(table['fold']))
+    if missing: raise HMSDataError('folds_used', f'fold(s) {missing} are not in the table (folds {sorted(set(table["fold"]))})')
+    if args.epochs2:
+        for k in folds: _expert_stage(table, k, args.bs)      # every fold's second stage, before any training
+    return RunFolder.begin(out_dir, _run_record(table, folds, args, learner_kwargs), folds)
 
 
-@delegates(train_fold)
-def train_folds(table: pd.DataFrame, store, out_dir, folds=None, n_folds: int = N_FOLDS, seed: int | None = SEED,
-                pseudo: dict | None = None, distributed: bool = False, **kwargs) -> TrainedFolds | None:
-    """`train_fold` for each fold (of `table.fold`, else add_folds(n_folds)) into out_dir (a run folder: resumable)."""
+@delegates(TrainArgs)
+def train_folds(table: pd.DataFrame, store, out_dir,
+                args: TrainArgs | None = None,   # the training arguments (kwargs that are fields of TrainArgs replace its)
+                distributed: bool = False,       # one of several processes (train_run): rank 0 alone predicts and writes
+                **kwargs) -> TrainedFolds | None:
+    """`train_fold` for each fold of `table.fold` (else fold_table's) into out_dir, a run folder: resumable after a kill."""
     # out_dir/fold{k}.pkl (+ .safetensors/.json weights-only) and fold{k}_oof.csv per fold, oof.csv and models.json
     # last. Started again after a kill, the same run keeps its finished folds; a folder of another run is refused.
-    # pseudo {'from': a first round's run folder, 'below': 10, 'keep': 0.1}: a second round on pseudo-labelled rows.
-    # distributed: one of several processes (train_folds_distributed); rank 0 alone predicts, exports and records
-    if 'fold' not in table.columns: table = add_folds(table, n_folds, seed=SEED if seed is None else seed)
-    run = check_run(table, out_dir, folds, seed, **kwargs, **({'pseudo': pseudo} if pseudo else {}))
+    # args.pseudo (a first round's run folder): a second round on pseudo-labelled rows.
+    args, learner_kwargs = TrainArgs.split(args, **kwargs)
+    if 'fold' not in table.columns: table = add_folds(table, args.folds, args.seed)
+    run = check_run(table, out_dir, args, **learner_kwargs)
     folds, writer = run.manifest['folds'], not (distributed and rank_distrib())
+    if writer and set(folds) - run.done: print(precision_plan(args.precision, spatial=get_kind(args.kind).spatial)['note'], flush=True)
     paths, oofs, learn = [], [], None
     for k in folds:
         path, oof_path, history = run.folder / f'fold{k}.json', run.folder / f'fold{k}_oof.csv', run.folder / f'fold{k}_history.csv'
         if k not in run.done:
-            learn = train_fold(_relabelled(table, store, k, pseudo) if pseudo else table, store, fold=k, seed=seed,
-                               distributed=distributed, **kwargs)
+            learn = train_fold(_relabelled(table, store, k, args) if args.pseudo else table, store, k, args,
+                               distributed=distributed, **learner_kwargs)
             if writer:
                 with atomic_path(oof_path) as tmp: oof_preds(learn).to_csv(tmp, index=False)
                 with atomic_path(history) as tmp: learn.history.to_csv(tmp, index_label='epoch')
@@ -176,6 +179,6 @@ def train_folds(table: pd.DataFrame, store, out_dir, folds=None, n_folds: int = 
     if not writer: return None
     oof = pd.concat(oofs, ignore_index=True)
     with atomic_path(run.folder / 'oof.csv') as tmp: oof.to_csv(tmp, index=False)
-    run.finish([run.folder / 'oof.csv'])
-    model = learn.model if learn is not None else load_exported(paths[0]).model
-    return TrainedFolds(paths, oof, oof_scores(table, oof), total_params(model)[0])
+    params = total_params((learn if learn is not None else load_exported(paths[0])).model)[0]
+    run.finish([run.folder / 'oof.csv'], params=params)
+    return TrainedFolds(paths, oof, oof_scores(table, oof), params)

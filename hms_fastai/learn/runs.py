@@ -73,9 +73,9 @@ class RunFolder:
         self.manifest['done'][str(fold)] = {Path(f).name: file_hash(f) for f in files}
         self._write()
 
-    def finish(self, files: list[Path]):
-        """Mark the run complete with its run-level files (e.g. oof.csv), written last."""
-        self.manifest.update(complete=True, files={Path(f).name: file_hash(f) for f in files})
+    def finish(self, files: list[Path], **facts):
+        """Mark the run complete with its run-level files (e.g. oof.csv), written last, and `facts` (e.g. params)."""
+        self.manifest.update(complete=True, files={Path(f).name: file_hash(f) for f in files}, **facts)
         self._write()
 
 

@@ -17,11 +17,11 @@ from fastprogress.fastprogress import progress_bar
 from ..competition.io import Competition, load_competition, parquet_file, read_eeg, read_spectrogram
 from ..competition.meta import eeg_table
 from ..core.atomic import atomic_path, folder_lock, sweep_temp
-from ..core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, IMAGE_SHAPE, REGIONS, SPEC_COLUMNS, SPEC_STEP, SPEC_WINDOW
+from ..core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, IMAGE_SHAPE, PARTS, REGIONS, SPEC_COLUMNS, SPEC_STEP, SPEC_WINDOW, part_of
 from ..core.errors import HMSDataError
 from .eegspec import bipolar, bipolar_mels
 from .image import spec_row
-from .store import FORMAT, PARTS, Store
+from .store import FORMAT, Store
 
 __all__ = ['prepare']
 
@@ -271,7 +271,7 @@ def prepare(data, cache_dir, split: str = 'train', parts=PARTS, margin: float = 
         _save_parquet(cache / split / 'windows.parquet', windows, writable)
         _save_parquet(cache / split / 'index.parquet', table, writable)
         if writable: _remove_stale(cache / split, table, parts)
-    return Store.open(cache, split, [c for c in CHANNELS if c.split('_')[0] in parts])
+    return Store.open(cache, split, [c for c in CHANNELS if part_of(c) in parts])
 
 
 def _remove_stale(folder: Path, table: pd.DataFrame, parts):

@@ -5,16 +5,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, REGIONS, SPEC_STEP, SPEC_WINDOW
+from ..core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, HALVES, PARTS, SPEC_STEP, SPEC_WINDOW, WINDOWS
 from ..core.errors import HMSDataError, show_ids
 from .image import assemble
 
-__all__ = ['Store', 'FORMAT', 'PARTS', 'WINDOWS', 'CACHE_COLUMNS']
+__all__ = ['Store', 'FORMAT', 'CACHE_COLUMNS']
 
 FORMAT = 2                       # bump when the cache layout or the image recipe changes
-PARTS = ('spec', 'eeg')          # the two halves a cache can hold
-WINDOWS = ('centre', 'random')   # the seed's window (mean of the min and max offsets), or one label window drawn per item
-HALVES = {part: [f'{part}_{r}' for r in REGIONS] for part in PARTS}   # channel names of each half
 # The cache's own bookkeeping in its index, per eeg (not part of the user's table): its centre window (centre_spec_s: crop
 # start in s; centre_start: first EEG sample); its spectrogram rows: spec_file, spec_base (chunk row of file row 0),
 # spec_stop (chunk row after its last), spec_lo/spec_hi (the stored file rows), spec_rows (the file's rows); its bipolar
@@ -30,21 +27,25 @@ class Store:
 
     def __init__(self, cache_dir, split: str, index: pd.DataFrame, windows: pd.DataFrame, channels=CHANNELS):
         self.cache, self.split, self._index, self._windows = Path(cache_dir), split, index, windows
-        self.channels = [c for c in CHANNELS if c in channels]
-        if len(self.channels) != len(channels): raise ValueError(f'unknown channel(s) in {channels}; known: {CHANNELS}')
         self.parts = tuple(p for p in PARTS if _FILES[p] in index)
-        missing = [p for p, names in HALVES.items() if set(names) & set(self.channels) and p not in self.parts]
-        if missing: raise HMSDataError(self.cache, f'the cache has no {missing} part: run prepare with it')
         self.table = index.drop(columns=CACHE_COLUMNS, errors='ignore')
         self.row = {int(e): i for i, e in enumerate(index.eeg_id)}
-        self._need = {p for p in self.parts if set(HALVES[p]) & set(self.channels)}
-        computed = [c for p in PARTS if p in self._need for c in HALVES[p]]      # the halves `assemble` will make
-        self._pick = torch.tensor([computed.index(c) for c in self.channels])
         self._col = {c: index[c].to_numpy() for c in CACHE_COLUMNS if c in index}
         self._win = {c: windows[c].to_numpy() for c in ('spec_s', 'start', 'jitter_lo', 'jitter_hi')}
         self._files = {p: sorted(set(index[col])) for p, col in _FILES.items() if col in index}
         self._code = {p: np.searchsorted(self._files[p], index[_FILES[p]].to_numpy()) for p in self._files}
         self._maps, self._resident = {}, {}
+        self._show(channels)
+
+    def _show(self, channels):
+        """Set the channels this view of the cache reads (HMSDataError if the cache lacks a part they need)."""
+        self.channels = [c for c in CHANNELS if c in channels]
+        if len(self.channels) != len(channels): raise ValueError(f'unknown channel(s) in {channels}; known: {CHANNELS}')
+        missing = [p for p, names in HALVES.items() if set(names) & set(self.channels) and p not in self.parts]
+        if missing: raise HMSDataError(self.cache, f'the cache has no {missing} part: run prepare with it')
+        self._need = {p for p in self.parts if set(HALVES[p]) & set(self.channels)}
+        computed = [c for p in PARTS if p in self._need for c in HALVES[p]]      # the halves `assemble` will make
+        self._pick = torch.tensor([computed.index(c) for c in self.channels])
 
     @classmethod
     def open(cls, cache_dir, split: str = 'train', channels=CHANNELS) -> 'Store':
@@ -55,9 +56,10 @@ class Store:
         return cls(cache_dir, split, pd.read_parquet(folder / 'index.parquet'), pd.read_parquet(folder / 'windows.parquet'), channels)
 
     def with_channels(self, channels) -> 'Store':
-        """The same cache showing another channel subset (sharing what is loaded)."""
-        new = Store(self.cache, self.split, self._index, self._windows, channels)
-        new._maps, new._resident = self._maps, self._resident
+        """The same cache showing another channel subset (sharing its index, memory maps and what is held on a device)."""
+        new = object.__new__(Store)
+        new.__dict__.update(self.__dict__)
+        new._show(channels)
         return new
 
     def windows(self, eeg_id: int) -> pd.DataFrame:
@@ -66,10 +68,17 @@ class Store:
         first, n = self._col['win_first'][i], self._col['win_count'][i]
         return self._windows.iloc[first:first + n].reset_index(drop=True)
 
-    def to(self, device) -> 'Store':
-        """Hold every chunk in memory on `device` (e.g. a GPU with room for the split): batches are gathered there."""
-        for p, files in self._files.items():
-            chunks = [self._chunk(p, f) for f in files]
+    def reads(self, mels: bool = True,           # the centre windows' EEG half from the stored mels (images)
+              windows: str = 'centre') -> tuple:  # 'random': training windows' EEG from the raw chains too
+        """The stored parts ('spec', 'eeg' chains, 'mel' images) that batches of these channels read."""
+        eeg = ('mel',) * mels + ('eeg',) * (not mels or windows == 'random') if 'eeg' in self._need else ()
+        return ('spec',) * ('spec' in self._need) + eeg
+
+    def to(self, device, parts=None) -> 'Store':
+        """Hold `parts` (default: what `reads()` needs) in memory on `device` (e.g. a GPU): batches of them are gathered there."""
+        for p in parts or self.reads():
+            if p in self._resident: continue
+            chunks = [self._chunk(p, f) for f in self._files[p]]
             offsets = np.cumsum([0] + [len(a) for a in chunks])
             values = torch.empty((offsets[-1], *chunks[0].shape[1:]), dtype=getattr(torch, chunks[0].dtype.name), device=device)
             for a, o in zip(chunks, offsets): values[o:o + len(a)].copy_(torch.from_numpy(np.array(a)))  # a chunk at a time
@@ -81,10 +90,9 @@ class Store:
         """Where `to` put the chunks (None: read from the memory maps on the CPU)."""
         return next(iter(self._resident.values()))[0].device if self._resident else None
 
-    @property
-    def nbytes(self) -> dict:
-        """Bytes of each stored part (spec rows, eeg differences, centre mel images)."""
-        return {p: sum((self.cache / self.split / f).stat().st_size for f in files) for p, files in self._files.items()}
+    def nbytes(self, parts=None) -> dict:
+        """Bytes on disk of each stored part of `parts` (default: all: 'spec' rows, 'eeg' chains, centre 'mel' images)."""
+        return {p: sum((self.cache / self.split / f).stat().st_size for f in self._files[p]) for p in parts or self._files}
 
     def _chunk(self, part: str, name: str) -> np.ndarray:
         """A chunk file, memory-mapped once."""
@@ -96,7 +104,7 @@ class Store:
         codes = self._code[part][rows]
         idx = pos[:, None] + np.arange(length)
         if stop is not None: idx = np.minimum(idx, stop[:, None] - 1)
-        if self._resident:                # one tensor on the device: global positions, one gather
+        if part in self._resident:        # one tensor on the device: global positions, one gather
             values, offsets = self._resident[part]
             return values[torch.as_tensor(offsets[codes][:, None] + idx, device=values.device)]
         first = self._chunk(part, self._files[part][codes[0]])

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hms_fastai.competition.meta import add_folds, eeg_table
+from hms_fastai.competition.meta import add_folds, eeg_table, fold_table
 from hms_fastai.core.constants import TARGETS
 from hms_fastai.core.errors import HMSDataError
 
@@ -47,6 +47,25 @@ def test_folds_grouped_deterministic_balanced():
     sizes = a.fold.value_counts()
     assert sizes.max() - sizes.min() <= t.patient_id.value_counts().max()
     assert not (add_folds(t, 5, seed=4).fold == a.fold).all()
+
+
+def test_folds_do_not_depend_on_row_order():
+    rng = np.random.default_rng(1)
+    t = pd.DataFrame({'eeg_id': np.arange(300), 'patient_id': rng.integers(0, 120, 300)})   # many equal-sized patients
+    a = add_folds(t, 5)
+    for seed in range(3):
+        shuffled = add_folds(t.sample(frac=1, random_state=seed), 5)
+        assert (shuffled.set_index('eeg_id').fold.loc[a.eeg_id].to_numpy() == a.fold.to_numpy()).all()
+
+
+def test_fold_table_is_sorted_by_eeg_and_grouped_by_patient(synth_root):
+    from hms_fastai.competition.io import load_competition
+    comp = load_competition(synth_root)
+    t = fold_table(comp, 3)
+    assert t.eeg_id.is_monotonic_increasing and t.groupby('patient_id').fold.nunique().max() == 1
+    shuffled = comp.train.sample(frac=1, random_state=0)                      # train.csv's rows in another order
+    comp.train = shuffled
+    assert fold_table(comp, 3).equals(t)
 
 
 def test_test_csv_table_starts_every_crop_at_zero():

@@ -1,12 +1,17 @@
 """The hms-fastai command: subcommands, the score alone on the last line, one-line errors with exit code 2."""
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from hms_fastai.cli import main
+import argparse
+
+from hms_fastai.cli import main, parser
+from hms_fastai.competition.io import load_competition
+from hms_fastai.competition.meta import fold_table
 from hms_fastai.competition.score import kaggle_score
 from hms_fastai.core.constants import TARGETS
 
@@ -15,8 +20,8 @@ def test_synth_then_score_prints_score_last(tmp_path, capsys):
     assert main(['synth', '--out', str(tmp_path / 'd'), '--n-eegs', '6', '--n-test', '3', '--seed', '2']) == 0
     sol = tmp_path / 'd' / 'test_solution.csv'
     assert main(['score', '--solution', str(sol), '--submission', str(tmp_path / 'd' / 'test_oracle.csv')]) == 0
-    last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert 0 <= float(last) < 2
+    oracle = kaggle_score(pd.read_csv(sol), pd.read_csv(tmp_path / 'd' / 'test_oracle.csv'))
+    assert capsys.readouterr().out.strip().splitlines()[-1] == f'{oracle:.6f}'
     assert main(['score', '--solution', str(sol), '--submission', str(sol)]) == 0
     assert float(capsys.readouterr().out.strip().splitlines()[-1]) == 0
 
@@ -63,6 +68,8 @@ def test_train_then_predict(synth_root, tmp_path, capsys):
     assert main(args) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     oof = pd.read_csv(models / 'oof.csv')
+    folds = fold_table(load_competition(synth_root), 2).set_index('eeg_id').fold             # the notebooks' folds too
+    assert oof.set_index('eeg_id').fold.sort_index().equals(folds.sort_index())
     truth = pd.read_csv(synth_root / 'train.csv').groupby('eeg_id')[TARGETS].sum()
     truth = truth.div(truth.sum(1), axis=0).loc[oof.eeg_id]
     p = np.clip(oof[TARGETS].to_numpy(), 1e-15, 1)
@@ -82,10 +89,39 @@ def test_train_then_predict(synth_root, tmp_path, capsys):
 def test_demo_end_to_end(tmp_path, capsys):
     assert main(['demo', '--out', str(tmp_path), '--n-eegs', '30', '--n-test', '4', '--arch', 'test_efficientnet',
                  '--epochs', '1', '--epochs2', '0']) == 0
-    table = capsys.readouterr().out.strip().splitlines()[-5:]
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == f'lower is better; kept in {tmp_path}: results.md/.csv, history.csv, learning_curves.png, compare.png, submission.csv'
+    table = out[-6:-1]
     assert table[0].split() == ['system', 'test', 'KL'] and len(table) == 5
     scores = {' '.join(l.split()[:-1]): float(l.split()[-1]) for l in table[1:]}
     assert set(scores) == {'uniform 1/6', 'train prior', 'test_efficientnet + flip TTA', 'oracle (true probabilities)'}
     sol, sub = pd.read_csv(tmp_path / 'data' / 'test_solution.csv'), pd.read_csv(tmp_path / 'submission.csv')
     assert scores['test_efficientnet + flip TTA'] == pytest.approx(kaggle_score(sol, sub), abs=1e-4)
     assert scores['uniform 1/6'] == pytest.approx(kaggle_score(sol, sol.assign(**{t: 1 / 6 for t in TARGETS})), abs=1e-4)
+    kept = pd.read_csv(tmp_path / 'results.csv').set_index('system')['test KL']
+    assert kept.to_dict() == pytest.approx(scores, abs=1e-4) and '| system | test KL |' in (tmp_path / 'results.md').read_text()
+    history = pd.read_csv(tmp_path / 'history.csv')
+    assert list(history.columns) == ['epoch', 'train_loss', 'valid_loss', 'kl_expert', 'kept', 'stage'] and history.kept.sum() == 1
+    assert all((tmp_path / f).stat().st_size > 10_000 for f in ('learning_curves.png', 'compare.png'))
+    assert not (Path.cwd() / 'models').exists()                                  # no stray fastai models/ folder
+
+
+def test_bare_command_help_and_version(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith('usage: hms-fastai') and 'examples:' in out and 'hms-fastai demo --quick' in out
+    with pytest.raises(SystemExit) as e: main(['--version'])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f'hms-fastai {__import__("hms_fastai").__version__}'
+
+
+def test_every_option_explains_itself():
+    p = parser()
+    commands = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in commands.choices.items():
+        assert sub.description and name in {c.dest for c in commands._choices_actions}, name
+        for action in sub._actions:
+            if action.option_strings and action.dest != 'help':
+                assert action.help, (name, action.dest)
+        assert '%(default)' not in sub.format_help()
+    text = commands.choices['train'].format_help()
+    assert '--epochs EPOCHS       stage 1: epochs on all training rows (default: 8)' in text

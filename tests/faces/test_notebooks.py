@@ -11,12 +11,14 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
+from hms_fastai.competition.io import load_competition
+from hms_fastai.competition.meta import fold_table
 from hms_fastai.core.constants import TARGETS
 from hms_fastai.learn.infer import predict
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ['01_train.ipynb', '02_submission.ipynb']
-TINY = dict(N_EEGS=30, N_TEST=4, ARCH='test_efficientnet', EPOCHS=1, EPOCHS2=1, BS=4, N_FOLDS=2, LR_FIND_ITERS=5, SEED=0)
+TINY = dict(N_EEGS=30, N_TEST=4, LR_FIND_ITERS=5, TRAIN=dict(arch='test_efficientnet', epochs=1, epochs2=1, bs=4, folds=2))
 
 
 def read_notebook(name: str) -> nbformat.NotebookNode:
@@ -86,6 +88,8 @@ def test_train_notebook_on_synthetic_data_exports_fold_learners(trained):
     assert (cwd / 'synthetic' / 'train.csv').is_file() and (cwd / 'cache' / 'train' / 'index.parquet').is_file()
     oof = pd.read_csv(models / 'oof.csv')
     assert len(oof) == TINY['N_EEGS'] and sorted(oof.fold.unique()) == [0, 1]
+    cli_folds = fold_table(load_competition(cwd / 'synthetic'), 2).set_index('eeg_id').fold   # what `hms-fastai train` uses
+    assert oof.set_index('eeg_id').fold.sort_index().equals(cli_folds.sort_index())
     np.testing.assert_allclose(oof[TARGETS].sum(axis=1), 1, rtol=1e-5)
     pngs = [o for c in code_cells(nb) for o in c.outputs if 'image/png' in o.get('data', {})]
     assert len(pngs) == 5            # plot_eeg, show_image, show_batch, lr_find, plot_loss

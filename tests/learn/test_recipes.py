@@ -68,7 +68,7 @@ def _mean_kl(y: np.ndarray, p: np.ndarray) -> float:
 @pytest.mark.parametrize('epochs2', [0, 1])
 def test_train_folds_exports_and_scores_out_of_fold(fastai_data, tmp_path, epochs2):
     train, _, table = fastai_data
-    paths, oof, scores, params = train_folds(table.drop(columns='fold'), train, tmp_path, n_folds=3, epochs=1,
+    paths, oof, scores, params = train_folds(table.drop(columns='fold'), train, tmp_path, folds=3, epochs=1,
                                              **{**TINY, 'bs': 4, 'epochs2': epochs2})
     assert paths == [tmp_path / f'fold{k}.json' for k in range(3)] and all(p.stat().st_size > 0 for p in paths)
     assert sorted(oof.eeg_id) == sorted(table.eeg_id) and list(oof.columns) == ['eeg_id', 'fold', *TARGETS]
@@ -108,16 +108,16 @@ def test_pseudo_round_relabels_only_low_vote_training_rows_with_the_fold_model(f
     from hms_fastai.learn.exports import load_exported
     from hms_fastai.learn.data import hms_test_dl
     train, _, table = fastai_data
-    first = train_folds(table, train, tmp_path / 'first', folds=[1], epochs=1, **{**TINY, 'bs': 4})
+    first = train_folds(table, train, tmp_path / 'first', folds_used=[1], epochs=1, **{**TINY, 'bs': 4})
     seen = {}
 
-    def spy(t, store, fold, **kw):
+    def spy(t, store, fold, *args, **kw):
         seen[fold] = t.copy()
-        return real(t, store, fold=fold, **kw)
+        return real(t, store, fold, *args, **kw)
 
     real = recipes.train_fold
     monkeypatch.setattr(recipes, 'train_fold', spy)
-    train_folds(table, train, tmp_path / 'second', folds=[1], epochs=1, pseudo={'from': tmp_path / 'first'}, **{**TINY, 'bs': 4})
+    train_folds(table, train, tmp_path / 'second', folds_used=[1], epochs=1, pseudo=tmp_path / 'first', **{**TINY, 'bs': 4})
     assert list(seen) == [1]
     for k, t in seen.items():
         assert t.index.equals(table.index)

@@ -97,14 +97,14 @@ def test_max_seconds_keeps_the_windows_nearest_the_centre(synth_root, tmp_path, 
         out = [abs(s - centre.eeg_start[e]) for _, s in set(labels) - set(zip(kept.spec_s, kept.start))]
         assert not out or min(out) >= abs(kept.start - centre.eeg_start[e]).max()
         assert (one.windows(e).start == centre.eeg_start[e]).all()                           # 50 s: the centre's only
-    assert 0 <= one.nbytes['eeg'] - len(one.table) * 10_000 * 16 * 4 < 1024                   # 50 s of 16 float32 (+ header)
-    assert capped.nbytes['eeg'] < full.nbytes['eeg'] and one.nbytes['mel'] == full.nbytes['mel']
+    assert 0 <= one.nbytes()['eeg'] - len(one.table) * 10_000 * 16 * 4 < 1024                   # 50 s of 16 float32 (+ header)
+    assert capped.nbytes()['eeg'] < full.nbytes()['eeg'] and one.nbytes()['mel'] == full.nbytes()['mel']
     with pytest.raises(HMSDataError, match='max_seconds'): prepare(synth_root, tmp_path / 'x', max_seconds=49)
 
 
 def test_margin_stores_room_to_jitter(synth_root, tmp_path):
     plain, wide = prepare(synth_root, tmp_path / 'plain'), prepare(synth_root, tmp_path / 'wide', margin=10)
-    assert wide.nbytes['eeg'] > plain.nbytes['eeg'] and wide.nbytes['spec'] >= plain.nbytes['spec']
+    assert wide.nbytes()['eeg'] > plain.nbytes()['eeg'] and wide.nbytes()['spec'] >= plain.nbytes()['spec']
     n = pd.read_parquet(tmp_path / 'wide' / 'train' / 'index.parquet').set_index('eeg_id')
     comp = load_competition(synth_root)
     for e in wide.table.eeg_id[:8]:

@@ -1,4 +1,4 @@
-"""The raw-EEG learner: band-pass, windows of the 16 chains, the fastai conventions, exports, chain-swap TTA, vote weights."""
+"""The signal kind (raw EEG): band-pass, windows of the 16 chains, the fastai conventions, exports, chain-swap TTA, vote weights."""
 import subprocess
 import sys
 
@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from hms_fastai.core.constants import TARGETS
-from hms_fastai.learn.data import EEGSignal, Votes, hms_test_dl
+from hms_fastai.learn.data import EEGSignal, Votes, hms_dls, hms_test_dl
 from hms_fastai.learn.exports import export_learner, load_learners
-from hms_fastai.learn.raw import SIGNAL_RATE, band_pass, hms_raw_dls, hms_raw_learner
+from hms_fastai.learn.learner import hms_learner
+from hms_fastai.learn.signal import SIGNAL_RATE, band_pass
 from hms_fastai.learn.recipes import train_fold, train_folds
 
 PAIRS = [('Fp1', 'F7'), ('F7', 'T3'), ('T3', 'T5'), ('T5', 'O1'), ('Fp2', 'F8'), ('F8', 'T4'), ('T4', 'T6'), ('T6', 'O2'),
@@ -46,7 +47,7 @@ def test_band_pass_keeps_the_band_and_drops_the_rest():
 @pytest.fixture(scope='module')
 def dls(fastai_data):
     train, _, table = fastai_data
-    return hms_raw_dls(table, train, fold=0, bs=8, windows='random', seed=0)
+    return hms_dls(table, train, fold=0, kind='signal', bs=8, windows='random', seed=0)
 
 
 def test_batches_are_the_chains_of_label_windows(dls, fastai_data, synth_root, recipe):
@@ -66,7 +67,7 @@ def test_batches_are_the_chains_of_label_windows(dls, fastai_data, synth_root, r
 
 def test_fastai_conventions_and_chain_swap_tta(dls, fastai_data, tmp_path):
     _, test, _ = fastai_data
-    learn = hms_raw_learner(dls, seed=0)
+    learn = hms_learner(dls, seed=0)
     with learn.no_bar(): assert np.isfinite(learn.lr_find(num_it=5, show_plot=False).valley)
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-3)
     probs, _ = learn.get_preds()
@@ -84,25 +85,6 @@ def test_fastai_conventions_and_chain_swap_tta(dls, fastai_data, tmp_path):
     r = subprocess.run([sys.executable, '-c', code, str(path), str(test.cache), str(tmp_path / 'p.pt')], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     torch.testing.assert_close(torch.load(tmp_path / 'p.pt'), want, rtol=0, atol=1e-6)   # weights-only, fresh process
-    with learn.no_bar(), learn.no_logging(): learn.fine_tune(1, freeze_epochs=1)
-
-
-def test_the_gradient_is_the_losss_slope(dls):
-    model = hms_raw_learner(dls, seed=0).model.double().eval()      # eval: BatchNorm fixed, so the loss is a plain function
-    x, y = (t.as_subclass(torch.Tensor).double() for t in dls.one_batch())
-    loss = lambda: float((torch.xlogy(y, y) - y * torch.log_softmax(model(x), -1)).sum(1).mean())   # the KL, in float64
-    first = (torch.xlogy(y, y) - y * torch.log_softmax(model(x), -1)).sum(1).mean()
-    first.backward()
-    grads = [p.grad.clone() for p in model.parameters()]
-    norm = float(sum((g ** 2).sum() for g in grads)) ** 0.5
-    def step(h):                                                   # move h along the unit gradient direction
-        with torch.no_grad():
-            for p, g in zip(model.parameters(), grads): p.add_(h / norm * g)
-    h = 1e-6
-    step(h); up = loss(); step(-2 * h); down = loss(); step(h)
-    # central difference ≈ backward's slope; 1 % allows the max-pool ties of clipped (±1024 µV) and NaN-filled stretches
-    assert norm > 0 and (up - down) / (2 * h) == pytest.approx(norm, rel=1e-2)
-    assert down < float(first) < up                                # so a small step down the gradient lowers the loss
 
 
 def test_two_stage_folds_with_oof_and_exports(fastai_data, tmp_path):
@@ -116,7 +98,7 @@ def test_two_stage_folds_with_oof_and_exports(fastai_data, tmp_path):
 
 def test_vote_weights_scale_training_targets_only(fastai_data):
     train, _, table = fastai_data
-    d = hms_raw_dls(table, train, fold=0, bs=8, windows='centre', vote_weight=True)
+    d = hms_dls(table, train, fold=0, kind='signal', bs=8, windows='centre', vote_weight=True)
     ys = torch.cat([y for _, y in d.train.new(shuffle=False, drop_last=False)]).numpy()
     rows = d.train.items
     np.testing.assert_allclose(ys, rows[TARGETS].to_numpy() * (rows.total_votes.to_numpy()[:, None] / 20), rtol=1e-6)
