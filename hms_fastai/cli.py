@@ -111,7 +111,8 @@ def _add_train_args(s, names=None, defaults: dict | None = None, notes: dict | N
             s.add_argument(flag, dest=name, type=_field_type(name), default=default, help=doc,
                            metavar='{' + ','.join(choices) + '}' if choices else name.upper())
     if 'precision' in (names or _FIELDS):
-        s.add_argument('--fp32', dest='precision', action='store_const', const='fp32', help='shorthand for --precision fp32')
+        s.add_argument('--fp32', dest='precision', action='store_const', const='fp32', default=argparse.SUPPRESS,
+                       help='shorthand for --precision fp32')
 
 
 def _train_args(a, base: TrainArgs | None = None) -> TrainArgs:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
+from scipy.special import softmax
 
 from ..core.atomic import atomic_path
 from ..core.constants import TARGETS
@@ -49,20 +50,14 @@ def blend_kl(y: np.ndarray, p: np.ndarray, w) -> float:
     return float(kl_rows(y, np.tensordot(np.asarray(w, float), p, 1)).mean())
 
 
-def _softmax(theta: np.ndarray) -> np.ndarray:
-    """Non-negative weights summing to 1 from free parameters."""
-    w = np.exp(theta - theta.max())
-    return w / w.sum()
-
-
 def fit_weights(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Non-negative weights summing to 1 (a softmax of free parameters) minimising `blend_kl`, with its exact gradient."""
     def f(theta):
-        w = _softmax(theta)
+        w = softmax(theta)
         q = np.clip(np.tensordot(w, p, 1), EPSILON, 1 - EPSILON)
         g = -(np.where(y > 0, y / q, 0.0)[None] * p).sum(-1).mean(-1)        # d KL / d w
         return blend_kl(y, p, w), w * (g - w @ g)                            # chain rule through the softmax
-    return _softmax(minimize(f, np.zeros(len(p)), jac=True, method='L-BFGS-B').x)
+    return softmax(minimize(f, np.zeros(len(p)), jac=True, method='L-BFGS-B').x)
 
 
 def fit_blend(oofs: dict, table: pd.DataFrame, on: str = 'expert') -> Blend:

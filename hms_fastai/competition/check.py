@@ -1,6 +1,5 @@
 """Validate a whole competition folder: tables, referenced files and, optionally, every parquet's contents."""
-from fastprogress.fastprogress import progress_bar
-
+from ..core.progress import progress
 from .io import Competition, load_competition, read_eeg, read_spectrogram
 from .meta import eeg_table
 
@@ -16,5 +15,5 @@ def check_competition(root, deep: bool = False) -> Competition:
         jobs += [(read_spectrogram, comp.spec_path(i, 'train')) for i in comp.train.spectrogram_id.unique()]
         jobs += [(read_eeg, comp.eeg_path(i, 'test')) for i in comp.test.eeg_id]
         jobs += [(read_spectrogram, comp.spec_path(i, 'test')) for i in comp.test.spectrogram_id]
-        for read, path in progress_bar(jobs, leave=False): read(path)
+        for read, path in progress(jobs, 'files read'): read(path)
     return comp

@@ -12,7 +12,7 @@ from scipy import fft as sfft
 from scipy.signal import resample_poly
 
 from ..core.atomic import atomic_path
-from ..core.constants import CHAINS, CLASSES, EEG_COLUMNS, EEG_RATE, REGIONS, SPEC_COLUMNS, SPEC_STEP, TARGETS
+from ..core.constants import BIPOLAR, CLASSES, EEG_COLUMNS, EEG_RATE, SPEC_COLUMNS, SPEC_STEP, TARGETS
 from ..core.errors import HMSDataError
 from .score import target_frame
 
@@ -32,7 +32,7 @@ _CH = {c: i for i, c in enumerate(EEG_COLUMNS[:-1])}
 _SIDES = np.array([[_CH[c] for c in ('Fp1', 'F3', 'C3', 'P3', 'F7', 'T3', 'T5', 'O1')],
                    [_CH[c] for c in ('Fp2', 'F4', 'C4', 'P4', 'F8', 'T4', 'T6', 'O2')]])
 _MID = [_CH[c] for c in ('Fz', 'Cz', 'Pz')]
-_PAIRS = np.array([[_CH[a], _CH[b]] for r in REGIONS for a, b in zip(CHAINS[r][:-1], CHAINS[r][1:])])
+_PAIRS = np.array([[_CH[a], _CH[b]] for a, b in BIPOLAR])
 _HANN = np.hanning(SEG * RATE + 1)[:-1].astype(np.float32)
 _PSD_SCALE = 2 * SPEC_GAIN / (RATE * float((_HANN ** 2).sum()))   # |rfft|² → one-sided PSD, times SPEC_GAIN
 

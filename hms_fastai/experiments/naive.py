@@ -16,6 +16,7 @@ from ..core.constants import CLASSES
 from ..core.train_args import TrainArgs
 from ..learn.augment import hms_augs
 from ..learn.data import StoreBlock, dl_channels
+from ..learn.learner import readable_progress
 from .configs import NaiveConfig
 
 __all__ = ['VOCAB', 'MISTAKES', 'naive_dls', 'naive_learner', 'train_naive_fold', 'naive_probs', 'naive_frame']
@@ -52,7 +53,7 @@ def naive_learner(dls: DataLoaders, arch: str = NaiveConfig.arch, seed: int | No
     if seed is not None: set_seed(seed, reproducible=True)
     learn = vision_learner(dls, arch, n_in=len(dl_channels(dls)), pretrained=False, normalize=False)
     learn.freeze()                # what vision_learner does for pretrained=True: here it freezes random weights
-    return learn
+    return readable_progress(learn)
 
 
 def train_naive_fold(table: pd.DataFrame, store, fold: int = 0, arch: str = NaiveConfig.arch, epochs: int = NaiveConfig.epochs,

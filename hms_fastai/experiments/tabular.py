@@ -16,6 +16,7 @@ from fastai.torch_core import set_seed
 from ..competition.score import target_frame
 from ..core.constants import HALVES, REGIONS, SPEC_COLUMNS, SPEC_FREQS, SPEC_WINDOW, TARGETS
 from ..core.train_args import SEED
+from ..learn.learner import readable_progress
 from ..learn.metrics import KLDivLossFlat, kl_metrics
 from ..learn.recipes import fit_best
 from ..signals.image import spec_log
@@ -76,8 +77,8 @@ def tabular_fold(data: pd.DataFrame, features: list[str], fold: int, layers=(200
     if seed is not None: set_seed(seed, reproducible=True)
     to = TabularPandas(data.reset_index(drop=True), procs=[Normalize], cont_names=list(features), y_names=TARGETS,
                        y_block=RegressionBlock(n_out=len(TARGETS)), splits=ColSplitter('fold', on=fold)(data))
-    learn = tabular_learner(to.dataloaders(bs=bs), layers=list(layers), n_out=len(TARGETS), loss_func=KLDivLossFlat(),
-                            metrics=kl_metrics())
+    learn = readable_progress(tabular_learner(to.dataloaders(bs=bs), layers=list(layers), n_out=len(TARGETS),
+                                              loss_func=KLDivLossFlat(), metrics=kl_metrics()))
     fit_best(learn, epochs, lr, cbs=cbs)
     return learn
 

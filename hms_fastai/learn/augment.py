@@ -5,8 +5,7 @@ from fastai.torch_core import TensorImage
 from fastcore.basics import store_attr
 from fasttransform import Transform
 
-from ..core.constants import SIGNAL_CHANNELS
-from ..signals.image import channel_index
+from ..core.constants import HALVES, REGIONS, SIGNAL_CHANNELS, part_of
 from .data import EEGSignal
 
 __all__ = ['flip_perm', 'flip_channels', 'FlipInputs', 'HemisphereFlip', 'stripe_mask', 'TimeMask', 'FreqMask', 'SoftMixUp', 'hms_augs']
@@ -18,9 +17,8 @@ _MIRROR |= {v: k for k, v in _MIRROR.items()}             # regions and electrod
 def _mirror(name: str) -> str:
     """The other hemisphere's channel: 'spec_LL' → 'spec_RL' (image), 'Fp1-F7' → 'Fp2-F8' (bipolar chain)."""
     if name in SIGNAL_CHANNELS: return '-'.join(_MIRROR.get(e, e) for e in name.split('-'))
-    channel_index(name)                                    # ValueError on an unknown name
-    src, region = name.split('_')
-    return f'{src}_{_MIRROR[region]}'
+    half = HALVES[part_of(name)]                           # ValueError on an unknown name
+    return half[REGIONS.index(_MIRROR[REGIONS[half.index(name)]])]
 
 
 def flip_perm(channels: list[str]) -> list[int]:

@@ -6,6 +6,8 @@ from fastai.callback.progress import ProgressCallback
 from fastai.distributed import DistributedDL, DistributedTrainer
 from fastai.torch_core import num_distrib, rank_distrib
 
+from .learner import EpochLines
+
 __all__ = ['ShardedDL', 'ShardTraining', 'shard', 'unshard']
 
 
@@ -38,7 +40,9 @@ def shard(learn):
     """Add ShardTraining to `learn` when several processes run (BatchNorm synchronised on GPUs; gloo on CPUs cannot)."""
     if num_distrib() <= 1: return learn
     learn.add_cb(ShardTraining(sync_bn=torch.cuda.is_available()))
-    if rank_distrib(): learn.remove_cb(ProgressCallback)
+    if rank_distrib():                                     # rank 0 alone shows progress
+        learn.quieted = [cb for cb in learn.cbs if isinstance(cb, (ProgressCallback, EpochLines))]
+        learn.remove_cbs(learn.quieted)
     return learn
 
 
@@ -46,5 +50,5 @@ def unshard(learn):
     """Remove what `shard` added (before an export: the pickle holds no trainer)."""
     if num_distrib() <= 1: return learn
     learn.remove_cb(ShardTraining)
-    if rank_distrib(): learn.add_cb(ProgressCallback())
+    learn.add_cbs(getattr(learn, 'quieted', []))
     return learn

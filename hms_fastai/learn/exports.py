@@ -18,7 +18,7 @@ from ..core.train_args import TrainArgs
 from .data import HMSDataLoader, StoreInput, dl_channels
 from .device import apply_precision, check_cuda
 from .kinds import get_kind, kind_names
-from .learner import HMSLearner
+from .learner import HMSLearner, readable_progress
 from .metrics import KLDivLossFlat
 from .runs import run_exports
 
@@ -98,7 +98,7 @@ def load_exported(path, trust_pickle: bool = False,  # a .pkl loads only when tr
     learn = HMSLearner(dls, model.to(device).eval(), loss_func=KLDivLossFlat(), metrics=[])
     learn.hms_spec = {k: spec[k] for k in ('kind', 'arch', 'n_in', 'n_out', 'head')}
     apply_precision(learn, precision, device, kind.spatial)
-    return learn
+    return readable_progress(learn)
 
 
 def load_learners(models, trust_pickle: bool = False, precision: str = TrainArgs.precision) -> list[Learner]:

@@ -16,7 +16,7 @@ from ..core.errors import HMSDataError
 from ..core.train_args import TrainArgs
 from ..signals.prepare import prepare
 from .data import dl_parts, hms_test_dl
-from .device import check_cuda, choose_precision
+from .device import check_cuda, choose_precision, oom_as_error
 from .exports import load_learners
 
 __all__ = ['predict', 'submit']
@@ -68,7 +68,8 @@ def predict(models,                       # a run folder, an export, a Learner o
     table = eeg_table(comp.test)
     probs = 0
     for learn, wk in zip(learners, w):
-        p, _ = learn.tta(dl=hms_test_dl(learn.dls, table, store, bs=bs), flip=tta)
+        dl = hms_test_dl(learn.dls, table, store, bs=bs)
+        with oom_as_error(dl.bs, 'prediction'): p, _ = learn.tta(dl=dl, flip=tta)
         probs = probs + wk * p.double().numpy()
     return target_frame(table.eeg_id, probs)
 

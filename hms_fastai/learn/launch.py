@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 from accelerate.utils import PrepareForLaunch, patch_environment
+from fastcore.meta import delegates
 from fastcore.parallel import num_cpus
 from torch.multiprocessing import start_processes
 
@@ -95,6 +96,7 @@ def _launch(args: tuple, processes: int, out_dir: Path):
         if not gpu_count(): rdv.unlink(missing_ok=True)
 
 
+@delegates(TrainArgs)
 def train_run(data,                        # the competition folder (or its Competition)
               cache,                       # the signal store's folder (prepared here if needed)
               out_dir,                     # the run folder: exports, OOF, models.json (the same run resumes)

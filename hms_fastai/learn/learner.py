@@ -3,22 +3,25 @@ metrics, the precision chosen from the device, and a deterministic TTA."""
 import tempfile
 from pathlib import Path
 
-import fastai.callback.progress  # noqa: F401  (progress bars on every Learner)
 import fastai.callback.schedule  # noqa: F401  (Learner.fit_one_cycle, fine_tune, lr_find)
 import torch
+from fastai.callback.core import Callback
+from fastai.callback.progress import ProgressCallback
 from fastai.learner import Learner
 from fastai.torch_core import set_seed
+from fastai.imports import noop  # fastai's own: what no_logging() sets
 from safetensors import safe_open
 
 from ..core.constants import TARGETS
 from ..core.errors import HMSDataError
+from ..core.progress import interactive
 from ..core.train_args import TrainArgs
 from .augment import FlipInputs
 from .data import dl_channels, dl_kind
 from .device import apply_precision, check_cuda
 from .metrics import KLDivLossFlat, kl_metrics
 
-__all__ = ['HMSLearner', 'check_weights', 'hms_learner']
+__all__ = ['HMSLearner', 'EpochLines', 'readable_progress', 'check_weights', 'hms_learner']
 
 
 def check_weights(path) -> Path:
@@ -36,6 +39,35 @@ def check_weights(path) -> Path:
         raise HMSDataError(path, f'not a weights file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""})') from None
     if not keys: raise HMSDataError(path, 'holds no tensors: not a model state dict')
     return path
+
+
+class EpochLines(Callback):
+    """fastai's epoch table without its bars: a header, then one line per epoch (for logs written to a file or a pipe)."""
+    order = ProgressCallback.order
+
+    def before_fit(self):
+        """Print the table's header (when the learner logs) and route its epoch lines here."""
+        if self.learn.logger is noop: return
+        self.old_logger, self.learn.logger = self.learn.logger, self._line
+        self.widths = [max(len(n), 9) for n in self.recorder.metric_names]
+        print('  '.join(n.ljust(w) for n, w in zip(self.recorder.metric_names, self.widths)), flush=True)
+
+    def _line(self, log):
+        """One epoch's values under the header."""
+        cells = [f'{v:.6f}' if isinstance(v, float) else str(v) for v in log]
+        print('  '.join(c.ljust(w) for c, w in zip(cells, self.widths)), flush=True)
+
+    def after_fit(self):
+        """Give the learner its logger back."""
+        if hasattr(self, 'old_logger'): self.learn.logger = self.old_logger
+
+
+def readable_progress(learn: Learner) -> Learner:
+    """`learn` with fastprogress bars where they redraw in place, else `EpochLines` (logs hold one line per epoch)."""
+    if not interactive() and learn.cbs.filter(lambda cb: isinstance(cb, ProgressCallback)):
+        learn.remove_cb(ProgressCallback)
+        learn.add_cb(EpochLines())
+    return learn
 
 
 class HMSLearner(Learner):
@@ -81,4 +113,4 @@ def hms_learner(dls, arch: str | None = None,    # the body (None: the kind's de
     learn.__class__ = HMSLearner       # a kind's factory may build a plain Learner (vision_learner does); only `tta` differs
     learn.hms_spec = {'kind': kind.name, 'arch': arch, 'n_in': n_in, 'n_out': len(TARGETS), 'head': head}   # rebuilds it (exports)
     apply_precision(learn, precision, spatial=kind.spatial)
-    return learn
+    return readable_progress(learn)

@@ -18,7 +18,7 @@ from ..core.errors import HMSDataError
 from ..core.train_args import TrainArgs
 from .augment import hms_augs
 from .data import hms_dls, hms_test_dl
-from .device import precision_plan
+from .device import oom_as_error, precision_plan
 from .distributed import shard, unshard
 from .exports import export_learner, load_exported
 from .kinds import get_kind
@@ -95,11 +95,12 @@ def train_fold(table: pd.DataFrame, store, fold: int = 0,
     learn = hms_learner(_learner_dls(table, store, fold, args, args.vote_weight, tfms), args.arch, args.pretrained, args.lr,
                         precision=args.precision, **learner_kwargs)
     if distributed: shard(learn)
-    learn.history = fit_best(learn, args.epochs, args.lr, args.monitor, cbs, fine=bool(args.pretrained)).assign(stage=1)
-    if stage2 is not None:
-        learn.dls = _learner_dls(stage2, store, fold, args, False, tfms)
-        two = fit_best(learn, args.epochs2, args.lr / 10 if args.lr2 is None else args.lr2, args.monitor2, cbs).assign(stage=2)
-        learn.history = pd.concat([learn.history, two], ignore_index=True)   # each stage's epochs; `kept`: their best
+    with oom_as_error(args.bs, f'training fold {fold}'):
+        learn.history = fit_best(learn, args.epochs, args.lr, args.monitor, cbs, fine=bool(args.pretrained)).assign(stage=1)
+        if stage2 is not None:
+            learn.dls = _learner_dls(stage2, store, fold, args, False, tfms)
+            two = fit_best(learn, args.epochs2, args.lr / 10 if args.lr2 is None else args.lr2, args.monitor2, cbs).assign(stage=2)
+            learn.history = pd.concat([learn.history, two], ignore_index=True)   # each stage's epochs; `kept`: their best
     return unshard(learn) if distributed else learn
 
 

@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..core.constants import CHAINS, CHANNELS, EEG_COLUMNS, EEG_RATE, EEG_WINDOW, REGIONS, SPEC_COLUMNS, SPEC_FREQS, SPEC_STEP
+from ..core.constants import CHANNELS, EEG_COLUMNS, EEG_RATE, EEG_WINDOW, HALVES, MONTAGE, REGIONS, SPEC_COLUMNS, SPEC_FREQS, SPEC_STEP
 from ..core.errors import HMSDataError
 from .image import SPEC_LOG_RANGE, spec_log
 
@@ -16,8 +16,8 @@ _READING_ORDER = ['LL', 'LP', 'RP', 'RL']  # how clinicians read the double bana
 
 def _panel_title(name: str) -> str:
     """'spec_LL' -> 'Kaggle LL', 'eeg_RP' -> 'EEG mel RP'; other names unchanged."""
-    src, _, region = name.partition('_')
-    return f'{_SOURCES[src]} {region}' if src in _SOURCES and region else name
+    part = next((p for p, half in HALVES.items() if name in half), None)
+    return f'{_SOURCES[part]} {REGIONS[HALVES[part].index(name)]}' if part else name
 
 
 def show_image(img, title: str | None = None, axs=None, channels: list[str] | None = None) -> Figure:
@@ -49,7 +49,7 @@ def show_image(img, title: str | None = None, axs=None, channels: list[str] | No
 def _montage(eeg: np.ndarray) -> tuple[list[str], np.ndarray]:
     """Names and traces (16, samples) of the bipolar pairs along CHAINS, in clinical reading order."""
     col = {c: i for i, c in enumerate(EEG_COLUMNS)}
-    pairs = [(a, b) for r in _READING_ORDER for a, b in zip(CHAINS[r][:-1], CHAINS[r][1:])]
+    pairs = [pair for r in _READING_ORDER for pair in MONTAGE[r]]
     a, b = (np.array([col[p[i]] for p in pairs]) for i in (0, 1))
     return [f'{x}-{y}' for x, y in pairs], (eeg[:, a] - eeg[:, b]).T
 

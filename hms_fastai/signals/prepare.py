@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 import torch
 from fastcore.parallel import num_cpus
-from fastprogress.fastprogress import progress_bar
 
 from ..competition.io import Competition, load_competition, parquet_file, read_eeg, read_spectrogram
 from ..competition.meta import eeg_table
 from ..core.atomic import atomic_path, folder_lock, sweep_temp
 from ..core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, IMAGE_SHAPE, PARTS, REGIONS, SPEC_COLUMNS, SPEC_STEP, SPEC_WINDOW, part_of
 from ..core.errors import HMSDataError
+from ..core.progress import progress
 from .eegspec import bipolar, bipolar_mels
 from .image import spec_row
 from .store import FORMAT, Store
@@ -26,13 +26,6 @@ from .store import FORMAT, Store
 __all__ = ['prepare']
 
 EEG_CHUNK, SPEC_CHUNK_ROWS, MEL_BATCH = 256, 200_000, 64
-
-
-def _bar(items, comment: str):
-    """A fastprogress bar over `items` labelled with `comment`."""
-    bar = progress_bar(items)
-    bar.comment = comment
-    return bar
 
 
 def _stamp(path: Path) -> list:
@@ -161,7 +154,7 @@ def _prepare_specs(comp, cache: Path, table: pd.DataFrame, windows: pd.DataFrame
     """Build (or reuse) the spectrogram chunks; per eeg_id where its spectrogram's rows lie (see Store)."""
     ranges = _spec_ranges(table, windows, margin).sort_values('spectrogram_id').reset_index(drop=True)
     index = []
-    for idx in _bar(_spec_chunks(ranges), 'spectrograms'):
+    for idx in progress(_spec_chunks(ranges), f'{split} spectrogram chunks'):
         part = ranges.iloc[idx]
         key = _key('spec', split, [[int(r.spectrogram_id), int(r.lo), int(r.hi), _stamp(comp.spec_path(r.spectrogram_id, split))]
                                    for r in part.itertuples()])
@@ -211,7 +204,7 @@ def _prepare_eegs(comp, cache: Path, table: pd.DataFrame, windows: pd.DataFrame,
     centre = dict(zip(table.eeg_id, table.centre_start))
     starts = {e: np.append(g.to_numpy(), centre[e]) for e, g in windows.groupby('eeg_id').start}
     index = []
-    for first in _bar(range(0, len(table), EEG_CHUNK), 'EEG windows'):
+    for first in progress(range(0, len(table), EEG_CHUNK), f'{split} EEG chunks'):
         part = table.iloc[first:first + EEG_CHUNK]
         key = _key('eeg', split, margin, [[int(r.eeg_id), starts[r.eeg_id].tolist(), _stamp(comp.eeg_path(r.eeg_id, split))]
                                           for r in part.itertuples()])

@@ -153,6 +153,7 @@ CASES = {   # name → (args from (data, work), what the one stderr line must na
                                                                                          '--folds', '2', '--bs', '4', out='run'))[1],
                                     'holds another run'),
     'train: too few expert rows for stage 2': (lambda d, w: _train(d, w, '--folds', '2', '--bs', '64'), 'fewer than one batch (bs=64)'),
+    'train: --processes 1000': (lambda d, w: _train(d, w, '--processes', '1000'), '--processes: 1000 processes, but this machine has'),
     'train: --data missing': (lambda d, w: ['train', '--data', str(w / 'nowhere'), '--cache', str(w / 'c'), '--out', str(w / 'o')],
                               '--data: '),
     'predict: --models missing': (lambda d, w: _predict(d, w, w / 'nope'), '--models: '),
