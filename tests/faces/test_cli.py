@@ -1,4 +1,5 @@
 """The hms-fastai command: subcommands, the score alone on the last line, one-line errors with exit code 2."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +126,31 @@ def test_every_option_explains_itself():
         assert '%(default)' not in sub.format_help()
     text = commands.choices['train'].format_help()
     assert '--epochs EPOCHS       stage 1: epochs on all training rows (default: 8)' in text
+
+
+def test_signal_kind_vote_weights_pseudo_blend_weights_and_pickles_through_the_cli(synth_root, tmp_path, capsys):
+    cache = tmp_path / 'cache'
+    base = ['train', '--data', str(synth_root), '--cache', str(cache), '--epochs', '1', '--epochs2', '0', '--folds', '2', '--bs', '4']
+    image = [*base, '--arch', 'test_efficientnet', '--channels', 'spec']
+    assert main([*image, '--out', str(tmp_path / 'img'), '--fp32']) == 0
+    assert main([*base, '--out', str(tmp_path / 'sig'), '--kind', 'signal', '--vote-weight']) == 0
+    assert main([*image, '--out', str(tmp_path / 'pseudo'), '--pseudo', str(tmp_path / 'img'), '--pseudo-keep', '0.3']) == 0
+    run = {n: json.loads((tmp_path / n / 'models.json').read_text())['run'] for n in ('img', 'sig', 'pseudo')}
+    assert run['img']['precision'] == 'fp32' and run['sig']['kind'] == 'signal' and run['sig']['vote_weight']
+    assert run['pseudo']['pseudo'] == str(tmp_path / 'img') and run['pseudo']['pseudo_keep'] == 0.3
+    assert json.loads((tmp_path / 'sig' / 'fold0.json').read_text())['arch'] == 'xresnet1d18'
+    oofs = [str(tmp_path / n / 'oof.csv') for n in ('img', 'sig')]
+    assert main(['blend', *oofs, '--data', str(synth_root), '--out', str(tmp_path / 'w.json'), '--on', 'all']) == 0
+    weights = json.loads((tmp_path / 'w.json').read_text())['weights']
+
+    def sub(name: str, *models_and_flags, tta: bool = False) -> pd.DataFrame:
+        assert main(['predict', '--data', str(synth_root), '--cache', str(cache), '--out', str(tmp_path / name),
+                     *([] if tta else ['--no-tta']), '--models', *models_and_flags]) == 0
+        return pd.read_csv(tmp_path / name).set_index('eeg_id')[TARGETS]
+    img, sig = sub('img.csv', str(tmp_path / 'img')), sub('sig.csv', str(tmp_path / 'sig'))
+    blended = sub('blend.csv', str(tmp_path / 'img'), str(tmp_path / 'sig'), '--weights', str(tmp_path / 'w.json'))
+    want = weights[str(tmp_path / 'img')] * img + weights[str(tmp_path / 'sig')] * sig
+    np.testing.assert_allclose(blended, want.div(want.sum(1), axis=0), atol=1e-6)
+    np.testing.assert_allclose(sub('pkl.csv', str(tmp_path / 'img'), '--trust-pickle'), img, atol=1e-6)   # the pickles agree
+    flipped = sub('tta.csv', str(tmp_path / 'img'), tta=True)                                            # the flip too
+    assert not np.allclose(flipped, img, atol=1e-6)

@@ -41,6 +41,7 @@ def test_flip_channels_exact_and_an_involution():
 
 
 def test_hemisphere_flip_per_sample_labels_unchanged():
+    torch.manual_seed(0)
     x, y = TensorImage(torch.randn(64, 8, 4, 5)), Votes(torch.rand(64, 6))
     fx, fy = HemisphereFlip(p=0.5, channels=CHANNELS)((x, y), split_idx=0)
     flipped = (fx == flip_channels(x, CHANNELS)).flatten(1).all(1)
@@ -50,6 +51,7 @@ def test_hemisphere_flip_per_sample_labels_unchanged():
 
 
 def test_stripe_mask_widths_and_probability():
+    torch.manual_seed(0)
     m = stripe_mask(1000, 256, n=2, max_width=0.1, p=0.5)
     assert m.shape == (1000, 256) and 400 < int(m.any(1).sum()) < 600
     edges = torch.diff(m.int(), dim=1, prepend=torch.zeros(1000, 1, dtype=torch.int))

@@ -127,8 +127,19 @@ def test_random_windows_train_and_centre_windows_validate(fastai_data, synth_roo
     assert dls.train.windows == 'random' and dls.valid.windows == 'random'   # the split, not the setting, picks centre
 
 
-def test_windows_default_per_device_and_refused_names(fastai_data):
+def test_windows_default_per_device_and_refused_names(fastai_data, monkeypatch):
     train, _, table = fastai_data
-    assert default_windows() == ('random' if torch.cuda.is_available() else 'centre')
-    assert hms_dls(table, train, bs=4).train.windows == default_windows()
+    assert hms_dls(table, train, bs=4).train.windows == 'centre'                  # this CPU: the stored centre mels
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    assert default_windows() == 'random'                                          # a GPU computes mels for free
+    monkeypatch.undo()
     with pytest.raises(ValueError, match="windows must be one of \\('centre', 'random'\\)"): hms_dls(table, train, windows='middle')
+
+
+def test_worker_processes_give_the_same_batches(fastai_data):
+    train, _, table = fastai_data
+    one, two = (hms_dls(table, train, bs=4, num_workers=n, seed=0) for n in (0, 2))
+    assert two.valid.num_workers > 0                                           # fastai caps it by the cores
+    for a, b in zip(one.valid, two.valid):
+        torch.testing.assert_close(a[0].as_subclass(torch.Tensor), b[0].as_subclass(torch.Tensor))
+        torch.testing.assert_close(a[1].as_subclass(torch.Tensor), b[1].as_subclass(torch.Tensor))

@@ -19,6 +19,8 @@ def test_two_processes_train_one_run_whose_oof_a_single_process_reproduces(synth
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'Launching training on 2 CPUs' in r.stdout
+    assert '\r' not in r.stdout and '█' not in r.stdout                      # a pipe gets lines, not redrawn bars
+    assert r.stdout.count('epoch      train_loss') == 2                        # rank 0 alone: one table per fold
     manifest = json.loads((out / 'models.json').read_text())
     assert manifest['complete'] and sorted(manifest['done']) == ['0', '1']            # one set of exports, one oof.csv
     names = sorted(p.name for p in out.iterdir())

@@ -104,3 +104,11 @@ def test_vote_weights_scale_training_targets_only(fastai_data):
     np.testing.assert_allclose(ys, rows[TARGETS].to_numpy() * (rows.total_votes.to_numpy()[:, None] / 20), rtol=1e-6)
     yv = torch.cat([y for _, y in d.valid]).numpy()
     np.testing.assert_allclose(yv, d.valid.items[TARGETS].to_numpy(), rtol=1e-6)
+
+
+def test_signal_batches_show_as_labelled_traces(dls):
+    import matplotlib.pyplot as plt
+    dls.show_batch(max_n=2)
+    axes = plt.gcf().axes
+    assert len(axes) == 2 and [t.get_text() for t in axes[0].get_yticklabels()] == dls.train.after_batch[0].channels
+    assert len(axes[0].lines) == 16 and axes[0].get_title().startswith('Seizure ')
