@@ -22,7 +22,7 @@ from .core.errors import HMSDataError
 from .core.train_args import SEED, TrainArgs, check_arg
 from .core.version import __version__
 
-__all__ = ['main', 'parser']
+__all__ = ['main', 'parser', 'usage_text']
 
 _FIELDS = {f.name: f for f in fields(TrainArgs)}
 _MIN_DEMO_EEGS = 150           # enough expert eegs for a second stage at batch size 32 (a third of eegs are expert)
@@ -377,6 +377,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--out', type=Path, required=True, help='folder for the wheels (upload it as a Kaggle dataset)')
     s.add_argument('--source', type=Path, help="the package's source checkout (default: the one this package runs from)")
     return p
+
+
+def usage_text(width: int = 118) -> str:
+    """Every subcommand's usage line, as README's command block shows it (a test keeps the two equal)."""
+    commands = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    lines = []
+    for sub in commands.choices.values():
+        formatter = argparse.HelpFormatter(sub.prog, width=width)
+        formatter.add_usage(sub.usage, sub._actions, sub._mutually_exclusive_groups, prefix='')
+        lines.append(formatter.format_help().strip())
+    return '\n'.join(lines) + '\n'
 
 
 def main(argv=None) -> int:

@@ -80,6 +80,13 @@ def test_committed_clean_and_without_logic(name):
     assert not [type(n).__name__ for n in ast.walk(code) if isinstance(n, logic)]
 
 
+@pytest.mark.parametrize('name,given', [('01_train.ipynb', {'DATA', *TINY}), ('02_submission.ipynb', {'DATA', 'MODELS', 'CACHE', 'OUT', 'WEIGHTS'})])
+def test_papermill_knows_every_parameter_the_tests_and_readme_pass(name, given):
+    import papermill
+    params = papermill.inspect_notebook(REPO / 'nbs' / name)            # what `papermill -p NAME VALUE` can set
+    assert given <= set(params) and all(p['help'] for p in params.values()), sorted(given - set(params))
+
+
 def test_train_notebook_on_synthetic_data_exports_fold_learners(trained):
     cwd, nb = trained
     models = cwd / 'hms_models'
