@@ -18,7 +18,7 @@ from hms_fastai.learn.infer import predict
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ['01_train.ipynb', '02_submission.ipynb']
-TINY = dict(N_EEGS=30, N_TEST=4, LR_FIND_ITERS=5, TRAIN=dict(arch='test_efficientnet', epochs=1, epochs2=1, bs=4, folds=2))
+TINY = dict(N_EEGS=30, N_TEST=4, LR_FIND_ITERS=5, TRAIN=dict(arch='test_efficientnet', epochs=1, epochs2=1, bs=2, folds=2))
 
 
 def read_notebook(name: str) -> nbformat.NotebookNode:
