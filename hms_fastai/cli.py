@@ -92,26 +92,36 @@ def _check_model(a, n_in: int):
 
 
 def _synth(a):
-    """Write a synthetic competition folder."""
+    """Write a synthetic competition folder (Kaggle's layout, or MLE-bench's public/ and private/)."""
     from .competition.synth import make_synthetic
     _out_folder(a.out)
-    out = make_synthetic(a.out, n_eegs=a.n_eegs, n_test=a.n_test, seed=a.seed)
-    print(f'wrote synthetic competition data to {out}')
+    out = make_synthetic(a.out, n_eegs=a.n_eegs, n_test=a.n_test, seed=a.seed, truth=a.truth, layout=a.layout, like=a.like,
+                         scale=a.scale)
+    where = f'{out}' if a.layout == 'kaggle' else f'{out / "public"} (answers in {out / "private"})'
+    print(f'wrote synthetic competition data to {where}')
 
 
 def _score(a):
-    """Score a submission against a solution; the score alone on the last line."""
+    """Score a submission against a solution: which layout, then the score alone on the last line."""
     from .competition.io import read_csv
-    from .competition.score import kaggle_score
-    score = kaggle_score(read_csv(a.solution, ['eeg_id']), read_csv(a.submission, ['eeg_id']), names=(a.solution, a.submission))
+    from .competition.score import kaggle_score, score_layout
+    sol = read_csv(a.solution, ['eeg_id'])
+    score = kaggle_score(sol, read_csv(a.submission, ['eeg_id']), names=(a.solution, a.submission))
+    if score_layout(sol) == 'eeg': print(f'layout: one row per eeg_id (Kaggle): mean KL over {len(sol)} eeg_ids')
+    else: print(f'layout: one row per label row, eeg_ids repeat (MLE-bench): mean KL over {len(sol)} rows of '
+                f'{sol.eeg_id.nunique()} eeg_ids, paired in file order within each eeg_id')
     print(f'{score:.6f}')
 
 
 def _check(a):
-    """Validate a competition folder."""
+    """Validate a competition folder (its train part, test part, or both)."""
     from .competition.check import check_competition
-    comp = check_competition(a.data, deep=a.deep)
-    print(f'{comp.root}: {len(comp.train)} train rows, {comp.train.eeg_id.nunique()} train eegs, {len(comp.test)} test eegs: ok')
+    comp = check_competition(a.data, deep=a.deep, split=a.split)
+    parts = [] if comp.train is None else [f'{len(comp.train)} train rows, {comp.train.eeg_id.nunique()} train eegs']
+    if comp.test is not None:
+        n = comp.test.eeg_id.nunique()
+        parts.append(f'{n} test eegs' if n == len(comp.test) else f'{len(comp.test)} test rows, {n} test eegs')
+    print(f'{comp.root}: {", ".join(parts)}: ok')
 
 
 def _prepare(a):
@@ -273,19 +283,29 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser('synth', help='write competition-format synthetic data with known true probabilities')
     s.add_argument('--out', type=Path, required=True, help='folder to write the competition files into (empty, or a previous output)')
-    s.add_argument('--n-eegs', type=_int(1), default=200, help='train eeg_ids')
-    s.add_argument('--n-test', type=_int(1), default=50, help='test eeg_ids')
+    s.add_argument('--n-eegs', type=_int(1), help='train eeg_ids (default 200; --like competition sets it)')
+    s.add_argument('--n-test', type=_int(1), help="test eeg_ids of the Kaggle layout (default 50; MLE-bench's is 10 %% of the spectrograms)")
     s.add_argument('--seed', type=_int(0), default=SEED)
+    s.add_argument('--truth', choices=['eeg', 'window'], default='eeg',
+                   help="'eeg': one latent pattern per eeg, its votes on all its rows; 'window': the pattern changes in time, "
+                        "each label row is voted from its own window (test_oracle.csv: each test row's window truth)")
+    s.add_argument('--layout', choices=['kaggle', 'mlebench'], default='kaggle',
+                   help="'kaggle': the competition folder; 'mlebench': MLE-bench's split of its train part (public/, private/)")
+    s.add_argument('--like', choices=['competition'], help="the real train split's counts and shapes (17,089 eegs × --scale)")
+    s.add_argument('--scale', type=_float(0, 1, open_low=True), default=1.0, help='with --like competition: the fraction of the real counts')
     s.set_defaults(func=_synth)
 
     s = sub.add_parser('score', help='the competition KL score of a submission')
-    s.add_argument('--solution', type=Path, required=True, help='csv: eeg_id + the 6 vote columns')
-    s.add_argument('--submission', type=Path, required=True, help='csv: eeg_id + the 6 probability columns')
+    s.add_argument('--solution', type=Path, required=True,
+                   help='csv: eeg_id + the 6 vote columns (counts or probabilities); eeg_ids repeat in a per-row (MLE-bench) solution')
+    s.add_argument('--submission', type=Path, required=True, help='csv: eeg_id + the 6 probability columns, one row per solution row')
     s.set_defaults(func=_score)
 
     s = sub.add_parser('check', help='validate a competition folder (tables, files; --deep reads every parquet)')
     s.add_argument('--data', type=Path, required=True, help='competition folder')
     s.add_argument('--deep', action='store_true', help='read and validate every referenced parquet file')
+    s.add_argument('--split', choices=['all', 'train', 'test'], default='all',
+                   help='check the train part (train.csv, train_*), the test part (test.csv, sample_submission.csv, test_*), or both')
     s.set_defaults(func=_check)
 
     s = sub.add_parser('prepare', help='read every parquet once into the memory-mapped signal store')
