@@ -224,8 +224,7 @@ def _gains(rng, side: int) -> np.ndarray:
 
 
 def _signal(rng, seconds: int, bounds: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """A recording's 19 electrodes (µV at RATE) from -PAD to seconds+PAD: background plus the patterns of each
-    segment of time (`probs[k]` from `bounds[k-1]` to `bounds[k]`, in seconds)."""
+    """A recording's 19 electrodes (µV at RATE) from -PAD to seconds+PAD: background plus `probs[k]`'s patterns from `bounds[k-1]` to `bounds[k]` s."""
     n = (seconds + 2 * PAD) * RATE
     t = np.arange(n) / RATE - PAD
     noise = 20 * _pink(rng, 20, n)
@@ -294,8 +293,7 @@ def _write_recording(root: Path, folder: str, split: str, rng, spec_id: int, sec
 
 def _write_signals(root: Path, split: str, seed: int, recs: dict, eegs: dict, segments: list, spec_ids, eeg_ids,
                    force_gaps: bool, folders=None):
-    """Write every recording of a split on a few threads, each from its own seeded generator (order-independent);
-    `folders`: per recording, the folder prefix to write it under (default: `split`)."""
+    """Write every recording of a split on a few threads, each from its own seeded generator, under `folders[r]` (default `split`)."""
     def one(r):
         a, k = recs['first'][r], recs['count'][r]
         s = slice(a, a + k)
@@ -333,8 +331,8 @@ def _eeg_segments(recs: dict, eegs: dict) -> list:
 
 
 def _window_segments(rng, recs: dict, eegs: dict, segments: list) -> list:
-    """`segments` with changes of the latent pattern: a Poisson process (one per CHANGE_S s on average) over each
-    recording; after a change the pattern keeps the eeg's dominant class or, half the time, takes another one."""
+    """`segments` with the latent pattern changing at random moments (a Poisson process, one per CHANGE_S s on average)."""
+    # after a change, the owning eeg's dominant class leads half the time, another class (CLASS_FREQ) otherwise
     k = rng.poisson(recs['length'] / CHANGE_S)
     times = rng.uniform(0, np.repeat(recs['length'], k))
     owner = np.concatenate([a + np.searchsorted(segments[r][0], times[c - n:c])
@@ -351,8 +349,8 @@ def _window_segments(rng, recs: dict, eegs: dict, segments: list) -> list:
 
 
 def _window_truth(segments: list, rec: np.ndarray, centres: np.ndarray, half: float = 5.0) -> np.ndarray:
-    """True probabilities of label windows: the latent pattern averaged over the labelled centre ± `half` s of each
-    window (`rec`: its recording, `centres`: its centre, seconds into the recording)."""
+    """True probabilities of label windows: the latent pattern averaged over each window's labelled centre ± `half` s."""
+    # rec: each window's recording; centres: its centre, in seconds from the recording's start
     out = np.empty((len(rec), 6))
     order = np.argsort(rec, kind='stable')
     for r, idx in zip(np.unique(rec[order]), np.split(order, np.flatnonzero(np.diff(rec[order])) + 1)):
@@ -364,8 +362,7 @@ def _window_truth(segments: list, rec: np.ndarray, centres: np.ndarray, half: fl
 
 
 def _stratified(rng, n: int, quantile) -> np.ndarray:
-    """`n` draws of a distribution given by its `quantile` function, one from each of n equal strata, shuffled:
-    the same shape at any n (no sampling noise in the counts' sum beyond the top stratum)."""
+    """`n` draws of the distribution with this `quantile` function, one from each of n equal strata, shuffled (one shape at any n)."""
     return quantile((rng.permutation(n) + rng.random(n)) / n)
 
 
@@ -375,8 +372,7 @@ def _geometric(p: float):
 
 
 def _exact_counts(rng, counts: np.ndarray, total: int, cap: int | None = None) -> np.ndarray:
-    """`counts` (each ≥ 1) moved by ±1 until they sum to `total`, none above `cap`; a count is picked in proportion to
-    its size (to its excess over 1 when lowering), which keeps the distribution's shape."""
+    """`counts` (each ≥ 1, none above `cap`) moved by ±1 until they sum to `total`, each picked in proportion to its size."""
     counts = np.minimum(counts.astype(np.int64), cap or np.iinfo(np.int64).max)
     while d := int(total - counts.sum()):
         w = (counts * (counts < (cap or np.inf))) if d > 0 else counts - 1
@@ -442,8 +438,7 @@ def _check_args(out: Path, n_eegs, n_test, seed: int, truth: str, layout: str, l
 
 
 def _write_kaggle(out: Path, seed: int, train: tuple, test: tuple, ids: dict, train_csv: pd.DataFrame, t_votes, t_truth):
-    """The Kaggle layout: the competition's files (50 s / 600 s test recordings, one test row per eeg), the test
-    solution (normalised votes) and oracle (true probabilities) beside them."""
+    """The Kaggle layout: the competition's files (one test row per eeg, 50 s / 600 s), test_solution.csv and test_oracle.csv."""
     (recs, eegs, segs), (t_recs, t_eegs, t_segs) = train, test
     n_rec, n_eegs, n_pat = len(recs['length']), len(eegs['rec']), recs['patient'][-1] + 1
     _write_signals(out, 'train', seed, recs, eegs, segs, ids['spec'][:n_rec], ids['eeg'][:n_eegs], force_gaps=True)
@@ -458,8 +453,7 @@ def _write_kaggle(out: Path, seed: int, train: tuple, test: tuple, ids: dict, tr
 
 
 def _write_mlebench(out: Path, seed: int, train: tuple, ids: dict, raw: pd.DataFrame, truth: np.ndarray):
-    """MLE-bench's split of the synthetic train.csv `raw`, written as its prepare.py writes it (public/, private/),
-    plus public/test_solution.csv and public/test_oracle.csv: per test row, the normalised votes and true probabilities."""
+    """MLE-bench's split of the synthetic train.csv `raw` as its prepare.py writes it (public/, private/), plus our per-row answers."""
     recs, eegs, segs = train
     n_rec, n_eegs = len(recs['length']), len(eegs['rec'])
     is_test = raw['spectrogram_id'].isin(_mlebench_test_spectrograms(raw)).to_numpy()

@@ -340,3 +340,19 @@ def test_cli_synth_shapes(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and msg in err[0], err
     assert not (tmp_path / 'x').exists()
+
+
+def test_window_truth_is_what_the_labelled_window_shows(tmp_path):
+    """truth='window': a test row's oracle is the pattern of its central 10 s, not of the whole recording."""
+    root = make_synthetic(tmp_path / 'w', n_eegs=2, n_test=48, seed=3, truth='window')
+    te, p = pd.read_csv(root / 'test.csv'), pd.read_csv(root / 'test_oracle.csv')[TARGETS].to_numpy()
+    f = np.array(SPEC_FREQS, float)
+    theta = []
+    for s in te.spectrogram_id:
+        spec = pd.read_parquet(root / 'test_spectrograms' / f'{s}.parquet')
+        power = {k: np.nanmean(spec.loc[rows, SPEC_COLUMNS].to_numpy().reshape(-1, 4, 100), axis=0)
+                 for k, rows in [('centre', spec.time.between(299, 303)), ('all', spec.time > 0)]}
+        theta.append({k: (v[:, (f >= 3.5) & (f < 9)].sum(axis=1) / v.sum(axis=1)).mean() for k, v in power.items()})
+    centre, whole = (np.array([t[k] for t in theta]) for k in ('centre', 'all'))
+    assert np.corrcoef(p[:, 0], centre)[0, 1] > 0.5                          # seizure: the 3–8 Hz rhythm, where labelled
+    assert np.corrcoef(p[:, 0], centre)[0, 1] > np.corrcoef(p[:, 0], whole)[0, 1] + 0.1
