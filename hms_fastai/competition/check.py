@@ -10,7 +10,10 @@ __all__ = ['check_competition', 'CHECK_SPLITS']
 CHECK_SPLITS = ('all', 'train', 'test')
 
 
-def check_competition(root, deep: bool = False, split: str = 'all') -> Competition:
+def check_competition(root,
+                      deep: bool = False,     # read every referenced parquet file too
+                      split: str = 'all',     # 'train', 'test' or 'all': which part of the folder to check
+                      ) -> Competition:
     """Load and validate `root` (its train part, test part or both); with `deep`, read every referenced parquet too."""
     if split not in CHECK_SPLITS: raise HMSDataError('split', f'must be one of {list(CHECK_SPLITS)}, got {split!r}')
     comp = load_competition(root, train=split != 'test', test=split != 'train')

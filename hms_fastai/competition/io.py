@@ -157,7 +157,11 @@ def _check_sample(root: Path, test: pd.DataFrame, sample: pd.DataFrame):
                                            f'test.csv has {want[off[0]]}')
 
 
-def load_competition(root, train: bool = True, check_files: bool = True, test: bool = True) -> Competition:
+def load_competition(root,
+                     train: bool = True,          # read train.csv (and check train_* files)
+                     check_files: bool = True,    # check that every referenced parquet file is there
+                     test: bool = True,           # read test.csv and sample_submission.csv (and check test_* files)
+                     ) -> Competition:
     """Read and validate a competition folder: the train part, the test part, or both (e.g. offline inference: test only)."""
     root = Path(root)
     if not root.is_dir(): raise HMSDataError(root, 'competition folder not found')

@@ -31,11 +31,13 @@ def normalise_rows(p) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
-def target_table(df: pd.DataFrame, name: str) -> pd.DataFrame:
-    """The eeg_id-indexed TARGETS of a table, checked to be present, unique and numeric."""
+def target_table(df: pd.DataFrame, name: str,
+                 unique: bool = True,         # refuse repeated eeg_ids (False: per-row tables, e.g. MLE-bench's answers)
+                 ) -> pd.DataFrame:
+    """The eeg_id-indexed TARGETS of a table (file order), checked present, numeric and, with `unique`, one row per eeg_id."""
     missing = [c for c in ['eeg_id', *TARGETS] if c not in df.columns]
     if missing: raise HMSDataError(name, f'missing column(s) {missing}')
-    check_unique_ids(df.eeg_id, name)
+    if unique: check_unique_ids(df.eeg_id, name)
     v = df.set_index('eeg_id')[TARGETS]
     bad = [c for c in TARGETS if not pd.api.types.is_numeric_dtype(v[c])]
     if bad: raise HMSDataError(name, f'column(s) {bad} are not numeric')
@@ -58,15 +60,6 @@ def score_layout(solution: pd.DataFrame) -> str:
     return 'eeg' if 'eeg_id' not in solution or solution.eeg_id.is_unique else 'row'
 
 
-def _row_table(df: pd.DataFrame, name: str) -> pd.DataFrame:
-    """The TARGETS of a table whose eeg_ids may repeat, indexed by eeg_id in file order; checked present and numeric."""
-    missing = [c for c in ['eeg_id', *TARGETS] if c not in df.columns]
-    if missing: raise HMSDataError(name, f'missing column(s) {missing}')
-    bad = [c for c in TARGETS if not pd.api.types.is_numeric_dtype(df[c])]
-    if bad: raise HMSDataError(name, f'column(s) {bad} are not numeric')
-    return df.set_index('eeg_id')[TARGETS].astype(np.float64)
-
-
 def _check_same_rows(y: pd.DataFrame, p: pd.DataFrame, names: tuple):
     """MLE-bench's row checks (as many rows, the same ids) and each id as often (else rows would pair across eegs)."""
     sol_name, sub_name = names
@@ -86,9 +79,12 @@ def _votes(y: pd.DataFrame, sol_name) -> pd.DataFrame:
     return y.div(totals, axis=0)
 
 
-def kaggle_score(solution: pd.DataFrame, submission: pd.DataFrame, names=('solution', 'submission')) -> float:
+def kaggle_score(solution: pd.DataFrame,      # eeg_id + TARGETS: vote counts or probabilities, one row per eeg or per label row
+                 submission: pd.DataFrame,    # eeg_id + TARGETS probabilities, one row per solution row
+                 names=('solution', 'submission'),   # the two tables' names, for errors
+                 ) -> float:
     """Mean over solution rows of KL(solution‖submission), as Kaggle (unique eeg_ids) or MLE-bench (repeated ones) grades it."""
-    # names: the two tables' names for errors. Unique eeg_ids: rows keyed by eeg_id, in any order. Repeated eeg_ids
+    # Unique eeg_ids: rows keyed by eeg_id, in any order. Repeated eeg_ids
     # (score_layout 'row'): the grader's checks (as many rows, the same ids, sums 1 at 5 decimals) plus each id equally
     # often; the k-th row of an eeg_id in the submission is paired with its k-th row in the solution (file order).
     # MLE-bench sorts both by eeg_id with an unstable sort and pairs by position: the same pairs whenever an eeg's rows
@@ -100,7 +96,7 @@ def kaggle_score(solution: pd.DataFrame, submission: pd.DataFrame, names=('solut
         y = _votes(y, sol_name)
         check_probabilities(p, sub_name)
         return float(kl_rows(y.to_numpy(), p.loc[y.index].to_numpy()).mean())
-    y, p = _row_table(solution, sol_name), _row_table(submission, sub_name)
+    y, p = target_table(solution, sol_name, unique=False), target_table(submission, sub_name, unique=False)
     _check_same_rows(y, p, names)
     y = _votes(y, sol_name)
     check_probabilities(p, sub_name)

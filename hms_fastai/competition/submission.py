@@ -12,11 +12,13 @@ from .score import normalise_rows, target_frame
 __all__ = ['write_submission']
 
 
-def write_submission(eeg_ids, probs, path, test_ids=None) -> pd.DataFrame:
-    """Check and renormalise `probs` (n, 6), write one row per test.csv row to `path` atomically, in test.csv's order."""
-    # eeg_ids: one per row of probs: each eeg once (its prediction is repeated on every test.csv row of that eeg), or
-    # test.csv's rows in order (per-row predictions, e.g. one per label window of MLE-bench's test.csv).
-    # test_ids: test.csv's eeg_id column (its eeg_ids may repeat); None: write the (unique) eeg_ids' rows as given.
+def write_submission(eeg_ids,           # one per row of probs: each eeg once (repeated on each of its test.csv rows),
+                                         # or test.csv's rows in its order (per-row predictions, e.g. MLE-bench's test.csv)
+                     probs,             # (n, 6) non-negative numbers, renormalised per row
+                     path,              # the csv to write, atomically
+                     test_ids=None,     # test.csv's eeg_id column (eeg_ids may repeat); None: the unique eeg_ids as given
+                     ) -> pd.DataFrame:
+    """Check and renormalise `probs`, write one row per test.csv row to `path` atomically, in test.csv's order."""
     ids = np.asarray(eeg_ids).astype(np.int64)
     p = np.asarray(probs, dtype=np.float64)
     if p.shape != (len(ids), len(TARGETS)):
