@@ -38,13 +38,15 @@ def _int(low: int):
     return parse
 
 
-def _float(low: float):
-    """argparse type: a finite number of at least `low`."""
+def _float(low: float, high: float = math.inf, open_low: bool = False):
+    """argparse type: a finite number of at least `low` (more than it with `open_low`) and at most `high`."""
     def parse(text: str) -> float:
         try: v = float(text)
         except ValueError: raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
         if not math.isfinite(v): raise argparse.ArgumentTypeError(f'expected a finite number, got {text}')
-        if v < low: raise argparse.ArgumentTypeError(f'must be at least {low:g}, got {text}')
+        if v < low or (open_low and v == low) or v > high:
+            bound = f'in {"(" if open_low else "["}{low:g}, {high:g}]' if high < math.inf else f'at least {low:g}'
+            raise argparse.ArgumentTypeError(f'must be {bound}, got {text}')
         return v
     return parse
 
@@ -146,26 +148,36 @@ def _in_folder(path: Path, name: str):
 
 
 def _synth(a):
-    """Write a synthetic competition folder."""
+    """Write a synthetic competition folder (Kaggle's layout, or MLE-bench's public/ and private/)."""
     from .competition.synth import make_synthetic
     _out_folder(a.out)
-    out = make_synthetic(a.out, n_eegs=a.n_eegs, n_test=a.n_test, seed=a.seed)
-    print(f'wrote synthetic competition data to {out}')
+    out = make_synthetic(a.out, n_eegs=a.n_eegs, n_test=a.n_test, seed=a.seed, truth=a.truth, layout=a.layout, like=a.like,
+                         scale=a.scale)
+    where = f'{out}' if a.layout == 'kaggle' else f'{out / "public"} (answers in {out / "private"})'
+    print(f'wrote synthetic competition data to {where}')
 
 
 def _score(a):
-    """Score a submission against a solution; the score alone on the last line."""
+    """Score a submission against a solution: which layout, then the score alone on the last line."""
     from .competition.io import read_csv
-    from .competition.score import kaggle_score
-    score = kaggle_score(read_csv(a.solution, ['eeg_id']), read_csv(a.submission, ['eeg_id']), names=(a.solution, a.submission))
+    from .competition.score import kaggle_score, score_layout
+    sol = read_csv(a.solution, ['eeg_id'])
+    score = kaggle_score(sol, read_csv(a.submission, ['eeg_id']), names=(a.solution, a.submission))
+    if score_layout(sol) == 'eeg': print(f'layout: one row per eeg_id (Kaggle): mean KL over {len(sol)} eeg_ids')
+    else: print(f'layout: one row per label row, eeg_ids repeat (MLE-bench): mean KL over {len(sol)} rows of '
+                f'{sol.eeg_id.nunique()} eeg_ids, paired in file order within each eeg_id')
     print(f'{score:.6f}')
 
 
 def _check(a):
-    """Validate a competition folder."""
+    """Validate a competition folder (its train part, test part, or both)."""
     from .competition.check import check_competition
-    comp = check_competition(a.data, deep=a.deep)
-    print(f'{comp.root}: {len(comp.train)} train rows, {comp.train.eeg_id.nunique()} train eegs, {len(comp.test)} test eegs: ok')
+    comp = check_competition(a.data, deep=a.deep, split=a.split)
+    parts = [] if comp.train is None else [f'{len(comp.train)} train rows, {comp.train.eeg_id.nunique()} train eegs']
+    if comp.test is not None:
+        n = comp.test.eeg_id.nunique()
+        parts.append(f'{n} test eegs' if n == len(comp.test) else f'{len(comp.test)} test rows, {n} test eegs')
+    print(f'{comp.root}: {", ".join(parts)}: ok')
 
 
 def _prepare(a):
@@ -309,13 +321,22 @@ def parser() -> argparse.ArgumentParser:
 
     s = _command(sub, 'synth', 'write a competition-format synthetic folder whose true probabilities are known', _synth)
     s.add_argument('--out', type=Path, required=True, help='folder to write the competition files into (empty, or a previous output)')
-    s.add_argument('--n-eegs', type=_int(1), default=200, help='train eegs')
-    s.add_argument('--n-test', type=_int(1), default=50, help='test eegs')
+    s.add_argument('--n-eegs', type=_int(1), help='train eeg_ids (default 200; --like competition sets it)')
+    s.add_argument('--n-test', type=_int(1), help="test eeg_ids of the Kaggle layout (default 50; MLE-bench's is 10 %% of the spectrograms)")
     s.add_argument('--seed', type=_int(0), default=SEED, help='the generator seed (same seed, same bytes)')
+    s.add_argument('--truth', choices=['eeg', 'window'], default='eeg',
+                   help="'eeg': one latent pattern per eeg, its votes on all its rows; 'window': the pattern changes in time, "
+                        "each label row is voted from its own window (test_oracle.csv: each test row's window truth)")
+    s.add_argument('--layout', choices=['kaggle', 'mlebench'], default='kaggle',
+                   help="'kaggle': the competition folder; 'mlebench': MLE-bench's split of its train part (public/, private/)")
+    s.add_argument('--like', choices=['competition'], help="the real train split's counts and shapes (17,089 eegs × --scale)")
+    s.add_argument('--scale', type=_float(0, 1, open_low=True), default=1.0, help='with --like competition: the fraction of the real counts')
 
     s = _command(sub, 'check', 'validate a competition folder: its tables and files (--deep reads every parquet)', _check)
     s.add_argument('--data', type=Path, required=True, help='competition folder')
     s.add_argument('--deep', action='store_true', help='read and validate every referenced parquet file')
+    s.add_argument('--split', choices=['all', 'train', 'test'], default='all',
+                   help='check the train part (train.csv, train_*), the test part (test.csv, sample_submission.csv, test_*), or both')
 
     s = _command(sub, 'prepare', 'read every parquet of a split once into the memory-mapped signal store', _prepare)
     s.add_argument('--data', type=Path, required=True, help='competition folder (may be read-only)')
@@ -345,8 +366,9 @@ def parser() -> argparse.ArgumentParser:
     _add_train_args(s, ['precision'])
 
     s = _command(sub, 'score', 'the competition KL of a submission against a solution (the score alone on the last line)', _score)
-    s.add_argument('--solution', type=Path, required=True, help='csv: eeg_id + the 6 vote columns')
-    s.add_argument('--submission', type=Path, required=True, help='csv: eeg_id + the 6 probability columns')
+    s.add_argument('--solution', type=Path, required=True,
+                   help='csv: eeg_id + the 6 vote columns (counts or probabilities); eeg_ids repeat in a per-row (MLE-bench) solution')
+    s.add_argument('--submission', type=Path, required=True, help='csv: eeg_id + the 6 probability columns, one row per solution row')
 
     s = _command(sub, 'compare', 'compare two submissions: class means, KL both ways, agreement, biggest differences', _compare)
     s.add_argument('a_csv', metavar='A', type=Path, help='csv: eeg_id + the 6 probability columns (A)')

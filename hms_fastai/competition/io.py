@@ -8,22 +8,29 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..core.constants import EEG_COLUMNS, EEG_RATE, EEG_WINDOW, SPEC_COLUMNS, SPEC_STEP, TARGETS
-from ..core.errors import HMSDataError, check_same_ids, check_unique_ids, show_ids
+from ..core.errors import HMSDataError, check_same_ids, show_ids
 
 __all__ = ['parquet_file', 'read_eeg', 'read_spectrogram', 'read_csv', 'load_competition', 'Competition',
-           'TRAIN_COLUMNS', 'TEST_COLUMNS']
+           'TRAIN_COLUMNS', 'TEST_COLUMNS', 'OFFSET_COLUMNS']
 
 TRAIN_COLUMNS = ['eeg_id', 'eeg_sub_id', 'eeg_label_offset_seconds', 'spectrogram_id',
                  'spectrogram_sub_id', 'spectrogram_label_offset_seconds', 'label_id', 'patient_id',
                  'expert_consensus', *TARGETS]
 TEST_COLUMNS = ['spectrogram_id', 'eeg_id', 'patient_id']
+OFFSET_COLUMNS = ['eeg_label_offset_seconds', 'spectrogram_label_offset_seconds']   # in train.csv; in test.csv when given
 _ID_COLUMNS = ['eeg_id', 'spectrogram_id', 'patient_id']
+
+
+def _check_file(path: Path, what: str):
+    """HMSDataError unless `path` is a file: 'file not found', or a folder standing where the file should be."""
+    if path.is_dir(): raise HMSDataError(path, f'is a folder, not a {what} file')
+    if not path.is_file(): raise HMSDataError(path, 'file not found')
 
 
 def parquet_file(path, read: bool = False) -> pq.ParquetFile | pa.Table:
     """A parquet file opened (its footer: `.metadata.num_rows`) or, with `read`, read whole; HMSDataError if missing or unreadable."""
     path = Path(path)
-    if not path.is_file(): raise HMSDataError(path, 'file not found')
+    _check_file(path, 'parquet')
     try: return pq.read_table(path) if read else pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as e:
         raise HMSDataError(path, f'not a readable parquet file ({type(e).__name__}: {e})') from None
@@ -40,14 +47,16 @@ def _check_columns(path, names: list, expected: list):
 
 
 def _float_values(path, table: pa.Table, names: list) -> np.ndarray:
-    """The named columns as one float32 (rows, columns) array; non-float columns are an error."""
+    """The named columns as one float32 (rows, columns) array, ±inf read as missing (NaN); non-float columns are an error."""
     bad = [(n, str(table.schema.field(n).type)) for n in names if not pa.types.is_floating(table.schema.field(n).type)]
     if bad: raise HMSDataError(path, f'column {bad[0][0]!r} has dtype {bad[0][1]}, expected float32')
-    return np.stack([table.column(n).to_numpy().astype(np.float32, copy=False) for n in names], axis=1)
+    values = np.stack([table.column(n).to_numpy().astype(np.float32, copy=False) for n in names], axis=1)
+    values[np.isinf(values)] = np.nan        # an overflowed sample carries no value: a gap, as the files' NaN runs are
+    return values
 
 
 def read_eeg(path) -> pd.DataFrame:
-    """Read one EEG parquet: 20 float32 columns at 200 Hz, a whole number of seconds, at least 50 s."""
+    """Read one EEG parquet: 20 float32 columns at 200 Hz, a whole number of seconds, at least 50 s; ±inf → NaN."""
     table = parquet_file(path, read=True)
     _check_columns(path, table.schema.names, EEG_COLUMNS)
     values = _float_values(path, table, EEG_COLUMNS)
@@ -58,7 +67,7 @@ def read_eeg(path) -> pd.DataFrame:
 
 
 def read_spectrogram(path) -> pd.DataFrame:
-    """Read one spectrogram parquet: integer `time` in 2 s steps, then the 400 float32 value columns."""
+    """Read one spectrogram parquet: integer `time` in 2 s steps, then the 400 float32 value columns; ±inf → NaN."""
     table = parquet_file(path, read=True)
     _check_columns(path, table.schema.names, ['time', *SPEC_COLUMNS])
     ttype = table.schema.field('time').type
@@ -77,7 +86,7 @@ def read_spectrogram(path) -> pd.DataFrame:
 def read_csv(path, columns: list) -> pd.DataFrame:
     """Read a competition csv, checking that it has `columns` (extra columns are kept)."""
     path = Path(path)
-    if not path.is_file(): raise HMSDataError(path, 'file not found')
+    _check_file(path, 'csv')
     try: df = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise HMSDataError(path, f'not a readable csv ({e})') from None
@@ -93,20 +102,24 @@ def read_csv(path, columns: list) -> pd.DataFrame:
 
 
 def _check_files(folder: Path, ids, what: str):
-    """Raise listing every id whose parquet file is missing from `folder`."""
-    present = {p.stem for p in folder.glob('*.parquet')} if folder.is_dir() else set()
+    """Raise listing every id whose parquet file is missing from `folder`, or is a folder rather than a file."""
+    entries = list(folder.glob('*.parquet')) if folder.is_dir() else []
+    present = {p.stem for p in entries if p.is_file()}
     missing = sorted({int(i) for i in ids if str(int(i)) not in present})
+    folders = [i for i in missing if (folder / f'{i}.parquet').is_dir()]
+    if folders:
+        raise HMSDataError(folder, f'{len(folders)} {what} path(s) are folders, not parquet files: {show_ids(folders, 20)[1:-1]}')
     if missing:
         raise HMSDataError(folder, f'{len(missing)} {what} file(s) missing: {show_ids(missing, 20)[1:-1]}')
 
 
 @dataclass
 class Competition:
-    """The competition folder: validated train/test tables, the sample submission and file paths."""
+    """The competition folder: validated train/test tables, the sample submission and file paths (None: not loaded)."""
     root: Path
     train: pd.DataFrame | None
-    test: pd.DataFrame
-    sample_submission: pd.DataFrame
+    test: pd.DataFrame | None
+    sample_submission: pd.DataFrame | None
 
     def eeg_path(self, eeg_id: int, split: str = 'train') -> Path:
         """Path of an EEG parquet of `split`."""
@@ -117,24 +130,53 @@ class Competition:
         return self.root / f'{split}_spectrograms' / f'{int(spectrogram_id)}.parquet'
 
 
-def _check_test(root: Path, test: pd.DataFrame, sample: pd.DataFrame):
-    """Test eeg_ids are unique and the sample submission has exactly them."""
-    check_unique_ids(test.eeg_id, root / 'test.csv')
-    check_same_ids(test.eeg_id, sample.eeg_id, root / 'sample_submission.csv', 'test.csv')
+def _check_test(root: Path, test: pd.DataFrame):
+    """test.csv: eeg_ids may repeat (one row per label window, as in MLE-bench), but each names one recording and patient."""
+    where = root / 'test.csv'
+    for col in ['spectrogram_id', 'patient_id']:
+        n = test.groupby('eeg_id', sort=False)[col].nunique()
+        if (n > 1).any(): raise HMSDataError(where, f'eeg_id(s) {show_ids(n.index[n > 1])} have more than one {col}')
+    for col in OFFSET_COLUMNS:
+        if col not in test: continue
+        v = pd.to_numeric(test[col], errors='coerce').to_numpy(np.float64)
+        bad = ~np.isfinite(v) | (v < 0)
+        if bad.any(): raise HMSDataError(where, f'eeg_id(s) {show_ids(test.eeg_id[bad].unique())} have a missing, '
+                                                f'non-numeric or negative {col}')
 
 
-def load_competition(root, train: bool = True, check_files: bool = True) -> Competition:
-    """Read and validate a competition folder (train part optional, e.g. for offline inference)."""
+def _check_sample(root: Path, test: pd.DataFrame, sample: pd.DataFrame):
+    """sample_submission.csv holds test.csv's rows: as many, the same eeg_id on each, in the same order."""
+    where, want, got = root / 'sample_submission.csv', test.eeg_id.to_numpy(), sample.eeg_id.to_numpy()
+    check_same_ids(want, got, where, 'test.csv')
+    a, b = pd.Series(want).value_counts(), pd.Series(got).value_counts()
+    ids = sorted(i for i in a.index if a[i] != b[i])
+    if ids: raise HMSDataError(where, f'eeg_id(s) {show_ids(ids)} occur a different number of times than in test.csv '
+                                      f'({len(got)} rows here, {len(want)} there)')
+    off = np.flatnonzero(got != want)
+    if len(off): raise HMSDataError(where, f'rows are not in test.csv\'s order: row {off[0] + 1} has eeg_id {got[off[0]]}, '
+                                           f'test.csv has {want[off[0]]}')
+
+
+def load_competition(root,
+                     train: bool = True,          # read train.csv (and check train_* files)
+                     check_files: bool = True,    # check that every referenced parquet file is there
+                     test: bool = True,           # read test.csv and sample_submission.csv (and check test_* files)
+                     ) -> Competition:
+    """Read and validate a competition folder: the train part, the test part, or both (e.g. offline inference: test only)."""
     root = Path(root)
     if not root.is_dir(): raise HMSDataError(root, 'competition folder not found')
-    test = read_csv(root / 'test.csv', TEST_COLUMNS)
-    sample = read_csv(root / 'sample_submission.csv', ['eeg_id', *TARGETS])
-    _check_test(root, test, sample)
-    tr = read_csv(root / 'train.csv', TRAIN_COLUMNS) if train else None
+    te = sample = tr = None
+    if test:
+        te = read_csv(root / 'test.csv', TEST_COLUMNS)
+        sample = read_csv(root / 'sample_submission.csv', ['eeg_id', *TARGETS])
+        _check_test(root, te)
+        _check_sample(root, te, sample)
+    if train: tr = read_csv(root / 'train.csv', TRAIN_COLUMNS)
     if check_files:
-        _check_files(root / 'test_eegs', test.eeg_id, 'test EEG')
-        _check_files(root / 'test_spectrograms', test.spectrogram_id, 'test spectrogram')
+        if te is not None:
+            _check_files(root / 'test_eegs', te.eeg_id.unique(), 'test EEG')
+            _check_files(root / 'test_spectrograms', te.spectrogram_id.unique(), 'test spectrogram')
         if tr is not None:
             _check_files(root / 'train_eegs', tr.eeg_id.unique(), 'train EEG')
             _check_files(root / 'train_spectrograms', tr.spectrogram_id.unique(), 'train spectrogram')
-    return Competition(root, tr, test, sample)
+    return Competition(root, tr, te, sample)

@@ -5,13 +5,14 @@ import pandas as pd
 from ..core.constants import TARGETS
 from ..core.errors import HMSDataError, show_ids
 from ..core.train_args import SEED, TrainArgs
+from .io import OFFSET_COLUMNS
 
 __all__ = ['eeg_table', 'add_folds', 'fold_table', 'pseudo_label', 'EXPERT_VOTES']
 
 EXPERT_VOTES = 10
 
 
-_OFFSETS = ['eeg_label_offset_seconds', 'spectrogram_label_offset_seconds']
+_OFFSETS = OFFSET_COLUMNS
 
 
 def _check_labels(train: pd.DataFrame, where):
@@ -47,10 +48,12 @@ def eeg_table(train: pd.DataFrame, where='train.csv') -> pd.DataFrame:
 
 
 def _test_eeg_table(test: pd.DataFrame) -> pd.DataFrame:
-    """The test csv (no votes) as an eeg-level table: every crop starts at the file's beginning."""
-    t = test[['eeg_id', 'spectrogram_id', 'patient_id']].copy()
-    for c in ['spec_offset_min', 'spec_offset_max', 'eeg_offset_min', 'eeg_offset_max']: t[c] = 0.0
-    return t.reset_index(drop=True)
+    """The test csv as an eeg-level table, one row per eeg_id: its offsets' min/max where test.csv gives them, else 0."""
+    t = test.assign(**{c: test[c].astype(float) if c in test else 0.0 for c in _OFFSETS})
+    return t.groupby('eeg_id', sort=False).agg(
+        spectrogram_id=('spectrogram_id', 'first'), patient_id=('patient_id', 'first'),
+        spec_offset_min=('spectrogram_label_offset_seconds', 'min'), spec_offset_max=('spectrogram_label_offset_seconds', 'max'),
+        eeg_offset_min=('eeg_label_offset_seconds', 'min'), eeg_offset_max=('eeg_label_offset_seconds', 'max')).reset_index()
 
 
 def add_folds(table: pd.DataFrame, n_folds: int = 5, seed: int = SEED) -> pd.DataFrame:

@@ -6,7 +6,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from hms_fastai.competition.synth import SPEC_GAIN, _draw_totals, make_synthetic
+from hms_fastai.competition.score import kaggle_score
+from hms_fastai.competition.synth import SPEC_GAIN, _competition_layout, _draw_totals, _window_truth, make_synthetic
 from hms_fastai.core.constants import CHAINS, CLASSES, EEG_COLUMNS, EEG_RATE, REGIONS, SPEC_COLUMNS, SPEC_FREQS, TARGETS
 from hms_fastai.core.errors import HMSDataError
 
@@ -187,3 +188,172 @@ def test_bad_arguments(tmp_path, kw, msg):
 def test_out_must_be_a_folder(tmp_path):
     (tmp_path / 'file').write_text('x')
     with pytest.raises(HMSDataError, match='not a folder'): make_synthetic(tmp_path / 'file', n_eegs=1, n_test=1)
+
+
+@pytest.fixture(scope='module')
+def windows(tmp_path_factory):
+    """24 train / 6 test eegs whose latent pattern changes between label windows."""
+    return make_synthetic(tmp_path_factory.mktemp('window'), n_eegs=24, n_test=6, seed=0, truth='window')
+
+
+@pytest.fixture(scope='module')
+def mle(tmp_path_factory):
+    """The Kaggle layout (default n_test) and MLE-bench's split of its train.csv, from the same arguments (per-window truth)."""
+    base = tmp_path_factory.mktemp('mle')
+    kw = dict(n_eegs=40, seed=2, truth='window')
+    return make_synthetic(base / 'kaggle', **kw), make_synthetic(base / 'mle', layout='mlebench', **kw)
+
+
+def test_eeg_truth_is_the_default(small, tmp_path):
+    assert _digest(make_synthetic(tmp_path / 'a', n_eegs=12, n_test=4, seed=0, truth='eeg', layout='kaggle')) == _digest(small)
+
+
+def test_window_truth_segments():
+    bounds, probs = np.array([10.0, 30.0]), np.eye(6)[[0, 1, 2]]
+    got = _window_truth([(bounds, probs)], np.zeros(4, np.int64), np.array([0.0, 8.0, 20.0, 33.0]))
+    np.testing.assert_allclose(got[:, :3], [[1, 0, 0], [0.7, 0.3, 0], [0, 1, 0], [0, 0.2, 0.8]])
+
+
+def test_window_votes_follow_each_row(windows, tables):
+    tr, orc = pd.read_csv(windows / 'train.csv'), pd.read_csv(windows / 'test_oracle.csv')
+    base = tables['train.csv']
+    totals = tr[TARGETS].sum(axis=1)
+    assert (totals.groupby(tr.eeg_id).nunique() == 1).all() and totals.min() >= 1           # one panel per eeg, every row voted
+    assert (tr.expert_consensus == np.array(CLASSES)[tr[TARGETS].to_numpy().argmax(axis=1)]).all()
+    assert (tr.groupby('eeg_id')[TARGETS].nunique() > 1).any(axis=None)                      # rows of an eeg differ
+    assert np.allclose(orc[TARGETS].sum(axis=1), 1) and (orc[TARGETS] > 0).all(axis=None)
+    assert list(tr.columns) == list(base.columns)
+
+
+def test_window_truth_shares_the_layout_of_eeg_truth(windows, tmp_path):
+    eeg = make_synthetic(tmp_path / 'e', n_eegs=24, n_test=6, seed=0)
+    a, b = pd.read_csv(windows / 'train.csv'), pd.read_csv(eeg / 'train.csv')
+    keep = [c for c in a.columns if c not in [*TARGETS, 'expert_consensus']]
+    pd.testing.assert_frame_equal(a[keep], b[keep])
+    assert pd.read_csv(windows / 'test.csv').equals(pd.read_csv(eeg / 'test.csv'))
+    assert not np.allclose(pd.read_csv(windows / 'test_oracle.csv')[TARGETS], pd.read_csv(eeg / 'test_oracle.csv')[TARGETS])
+
+
+def test_mlebench_split_is_prepare_py_on_the_kaggle_train_csv(mle):
+    kaggle, root = mle
+    raw = pd.read_csv(kaggle / 'train.csv')
+    public, private = root / 'public', root / 'private'
+    assert sorted(p.name for p in root.iterdir()) == ['private', 'public']
+    assert sorted(p.name for p in public.iterdir()) == ['sample_submission.csv', 'test.csv', 'test_eegs', 'test_oracle.csv',
+                                                       'test_solution.csv', 'test_spectrograms', 'train.csv', 'train_eegs',
+                                                       'train_spectrograms']
+    assert sorted(p.name for p in private.iterdir()) == ['gold_submission.csv', 'test.csv']
+    specs = raw.spectrogram_id.unique()                       # sklearn's ShuffleSplit(test_size=0.1, random_state=0), by hand
+    test_specs = set(specs[np.random.RandomState(0).permutation(len(specs))[:int(np.ceil(0.1 * len(specs)))]])
+    new_train, new_test = raw[~raw.spectrogram_id.isin(test_specs)], raw[raw.spectrogram_id.isin(test_specs)]
+    pd.testing.assert_frame_equal(pd.read_csv(public / 'train.csv'), new_train.reset_index(drop=True))
+    pd.testing.assert_frame_equal(pd.read_csv(private / 'test.csv'), new_test.reset_index(drop=True))
+    test = pd.read_csv(public / 'test.csv')
+    assert list(test.columns) == ['spectrogram_id', 'eeg_id', 'patient_id'] and len(test) == len(new_test)
+    assert test.eeg_id.tolist() == new_test.eeg_id.tolist() and not test.eeg_id.is_unique
+    gold = pd.read_csv(private / 'gold_submission.csv')
+    np.testing.assert_allclose(gold[TARGETS], new_test[TARGETS] / new_test[TARGETS].to_numpy().sum(axis=1, keepdims=True))
+    for name in ['sample_submission.csv', 'test_solution.csv', 'test_oracle.csv']:
+        assert pd.read_csv(public / name).eeg_id.tolist() == test.eeg_id.tolist(), name
+    assert np.allclose(pd.read_csv(public / 'sample_submission.csv')[TARGETS], 1 / 6)
+    assert pd.read_csv(public / 'test_solution.csv').equals(gold)
+    for split, t in [('train', new_train), ('test', new_test)]:   # full-length recordings, byte copies of the train files
+        for kind, col in [('eegs', 'eeg_id'), ('spectrograms', 'spectrogram_id')]:
+            files = sorted((public / f'{split}_{kind}').iterdir(), key=lambda f: int(f.stem))
+            assert [int(f.stem) for f in files] == sorted(t[col].unique())
+            assert all(f.read_bytes() == (kaggle / f'train_{kind}' / f.name).read_bytes() for f in files)
+
+
+def test_mlebench_oracle_is_each_rows_window_truth(mle):
+    kaggle, root = mle
+    test, orc = pd.read_csv(root / 'private' / 'test.csv'), pd.read_csv(root / 'public' / 'test_oracle.csv')
+    assert (orc.groupby('eeg_id')[TARGETS].nunique() > 1).any(axis=None)        # windows of one eeg differ in truth
+    from mlebench_grader import grade
+    uniform = pd.read_csv(root / 'public' / 'sample_submission.csv')
+    per_eeg = orc.groupby('eeg_id')[TARGETS].transform('mean').assign(eeg_id=orc.eeg_id)[['eeg_id', *TARGETS]]
+    for sub in (uniform, per_eeg, orc):
+        assert kaggle_score(test, sub) == pytest.approx(kaggle_score(pd.read_csv(root / 'public' / 'test_solution.csv'), sub))
+    for sub in (uniform, per_eeg):                             # pairing-invariant: equal under MLE-bench's unstable sort
+        assert kaggle_score(test, sub) == pytest.approx(grade(sub.copy(), test.copy()), rel=1e-12)
+    assert kaggle_score(test, orc) < kaggle_score(test, per_eeg) < kaggle_score(test, uniform)
+
+
+def test_competition_shape_at_full_scale():
+    """The layout alone (no signals) of like='competition' at scale 1: the real counts, exactly."""
+    recs, eegs, rows = _competition_layout(np.random.default_rng(0), 1.0)
+    n_sub = np.bincount(rows['eeg'])
+    assert (len(eegs['rec']), len(rows['eeg']), len(recs['length']), recs['patient'][-1] + 1) == (17_089, 106_800, 11_138, 1_950)
+    assert n_sub.max() <= 743 and 2 <= np.median(n_sub) <= 4
+    assert (eegs['length'] == rows['offset'][np.cumsum(n_sub) - 1] + 50).all()           # an EEG ends with its last window
+    last = pd.Series(rows['spec_offset']).groupby(eegs['rec'][rows['eeg']]).max().to_numpy()
+    assert (recs['length'] == last + 600).all() and (rows['offset'] % 2 == 0).all()     # a spectrogram likewise
+    assert 1_000 < rows['offset'].max() < 10_000
+
+
+def test_competition_shape_is_the_same_at_two_scales():
+    stats = []
+    for scale in (0.06, 0.24):
+        recs, eegs, rows = _competition_layout(np.random.default_rng(1), scale)
+        n_sub = np.bincount(rows['eeg'])
+        assert len(eegs['rec']) == round(17_089 * scale) and len(rows['eeg']) == round(106_800 * scale)
+        stats.append([n_sub.mean(), np.median(n_sub), (n_sub == 1).mean(), len(eegs['rec']) / len(recs['length']),
+                      np.median(eegs['length']), np.median(recs['length'])])
+    np.testing.assert_allclose(stats[0], stats[1], rtol=0.15)
+
+
+def test_competition_like_folder(tmp_path):
+    root = make_synthetic(tmp_path / 'c', like='competition', scale=0.002, n_test=2)
+    tr = pd.read_csv(root / 'train.csv')
+    assert (tr.eeg_id.nunique(), len(tr), tr.spectrogram_id.nunique()) == (34, 214, 22)
+    for i, g in tr.groupby('eeg_id'):
+        assert pq.read_metadata(root / 'train_eegs' / f'{i}.parquet').num_rows == (g.eeg_label_offset_seconds.max() + 50) * EEG_RATE
+
+
+@pytest.mark.parametrize('kw, msg', [
+    (dict(like='competition', n_eegs=10), "like='competition' sets the counts"), (dict(scale=0.5), 'applies to like'),
+    (dict(layout='mlebench', n_test=3), "MLE-bench's test split"), (dict(truth='row'), 'truth: must be one of'),
+    (dict(layout='mle'), 'layout: must be one of'), (dict(like='competition', scale=1e-5), 'must give ≥ 2 eegs'),
+    (dict(layout='mlebench', n_eegs=1), 'MLE-bench splits ≥ 2'),
+])
+def test_bad_shape_arguments(tmp_path, kw, msg):
+    with pytest.raises(HMSDataError, match=msg): make_synthetic(tmp_path / 'x', **kw)
+    assert not (tmp_path / 'x').exists()
+
+
+def test_mlebench_output_is_rewritable_and_guarded(tmp_path):
+    root = make_synthetic(tmp_path / 'm', n_eegs=6, layout='mlebench')
+    before = _digest(root)
+    assert _digest(make_synthetic(root, n_eegs=6, layout='mlebench')) == before
+    (tmp_path / 'public').mkdir()
+    (tmp_path / 'public' / 'train.csv').write_text('mine')
+    with pytest.raises(HMSDataError, match='not a previous synthetic output'): make_synthetic(tmp_path, layout='mlebench')
+
+
+def test_cli_synth_shapes(tmp_path, capsys):
+    from hms_fastai.cli import main
+    assert main(['synth', '--out', str(tmp_path / 'm'), '--n-eegs', '20', '--layout', 'mlebench', '--truth', 'window']) == 0
+    assert capsys.readouterr().out.strip() == f'wrote synthetic competition data to {tmp_path / "m" / "public"} (answers in {tmp_path / "m" / "private"})'
+    assert main(['check', '--data', str(tmp_path / 'm' / 'public'), '--deep']) == 0
+    for args, msg in [(['--like', 'competition', '--n-eegs', '5'], "n_eegs: like='competition' sets the counts"),
+                      (['--layout', 'mlebench', '--n-test', '5'], "n_test: MLE-bench's test split"),
+                      (['--scale', '0.5'], "scale: applies to like='competition' only")]:
+        assert main(['synth', '--out', str(tmp_path / 'x'), *args]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and msg in err[0], err
+    assert not (tmp_path / 'x').exists()
+
+
+def test_window_truth_is_what_the_labelled_window_shows(tmp_path):
+    """truth='window': a test row's oracle is the pattern of its central 10 s, not of the whole recording."""
+    root = make_synthetic(tmp_path / 'w', n_eegs=2, n_test=48, seed=3, truth='window')
+    te, p = pd.read_csv(root / 'test.csv'), pd.read_csv(root / 'test_oracle.csv')[TARGETS].to_numpy()
+    f = np.array(SPEC_FREQS, float)
+    theta = []
+    for s in te.spectrogram_id:
+        spec = pd.read_parquet(root / 'test_spectrograms' / f'{s}.parquet')
+        power = {k: np.nanmean(spec.loc[rows, SPEC_COLUMNS].to_numpy().reshape(-1, 4, 100), axis=0)
+                 for k, rows in [('centre', spec.time.between(299, 303)), ('all', spec.time > 0)]}
+        theta.append({k: (v[:, (f >= 3.5) & (f < 9)].sum(axis=1) / v.sum(axis=1)).mean() for k, v in power.items()})
+    centre, whole = (np.array([t[k] for t in theta]) for k in ('centre', 'all'))
+    assert np.corrcoef(p[:, 0], centre)[0, 1] > 0.5                          # seizure: the 3–8 Hz rhythm, where labelled
+    assert np.corrcoef(p[:, 0], centre)[0, 1] > np.corrcoef(p[:, 0], whole)[0, 1] + 0.1
