@@ -55,6 +55,6 @@ def build_wheelhouse(out, source=None) -> list[Path]:
     source = Path(source) if source else Path(__file__).resolve().parents[1]
     if not (source / 'pyproject.toml').is_file(): raise HMSDataError(source, 'no pyproject.toml: pass the package\'s source checkout')
     out.mkdir(parents=True, exist_ok=True)
-    _pip('wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(out), str(source))
+    _pip('wheel', '--no-deps', '-q', '-w', str(out), str(source))   # built in isolation: any setuptools here will do
     _pip('download', '--no-deps', '--only-binary', ':all:', '-q', '-d', str(out), *dependency_pins())
     return sorted(out.glob('*.whl'))
