@@ -221,7 +221,7 @@ def _blend(a):
     from .competition.blend import fit_blend, write_blend
     from .competition.io import load_competition, read_csv
     from .competition.meta import eeg_table
-    comp = load_competition(a.data, check_files=False)
+    comp = load_competition(a.data, check_files=False, test=False)
     oofs = {str(p.parent): read_csv(p, ['eeg_id', 'fold', *TARGETS]) for p in a.oof}
     if len(oofs) != len(a.oof): raise HMSDataError('OOF', 'two OOF files in one run folder: give one oof.csv per run')
     blend = fit_blend(oofs, eeg_table(comp.train, comp.root / 'train.csv'), a.on)

@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from .core.errors import HMSDataError
 
@@ -17,19 +18,14 @@ __all__ = ['PROVIDED', 'installed_closure', 'dependency_pins', 'build_wheelhouse
 PROVIDED = ('torch', 'torchvision')          # on Kaggle's image already; their own dependencies come with them
 
 
-def _norm(name: str) -> str:
-    """A distribution name in its canonical form (lower case, '-' for '_' and '.')."""
-    return name.lower().replace('_', '-').replace('.', '-')
-
-
 def installed_closure(roots, skip=()) -> list:
     """The installed distributions `roots` need, themselves included (markers and requested extras followed), bar `skip`."""
-    todo, seen, dists, skip = [(r, ()) for r in roots], set(), {}, {_norm(s) for s in skip}
+    todo, seen, dists, skip = [(r, ()) for r in roots], set(), {}, {canonicalize_name(s) for s in skip}
     while todo:
         name, extras = todo.pop()
-        if _norm(name) in skip or (_norm(name), extras) in seen: continue
-        seen.add((_norm(name), extras))
-        try: dist = dists.setdefault(_norm(name), metadata.distribution(name))
+        if canonicalize_name(name) in skip or (canonicalize_name(name), extras) in seen: continue
+        seen.add((canonicalize_name(name), extras))
+        try: dist = dists.setdefault(canonicalize_name(name), metadata.distribution(name))
         except metadata.PackageNotFoundError: raise HMSDataError(name, 'a dependency that is not installed here') from None
         for req in map(Requirement, dist.requires or []):
             if req.marker is None or any(req.marker.evaluate({'extra': e}) for e in ('', *extras)):
@@ -39,7 +35,7 @@ def installed_closure(roots, skip=()) -> list:
 
 def dependency_pins(root: str = 'hms_fastai') -> list[str]:
     """`name==version` of every installed distribution `root` needs (with the extras it asks for), bar PROVIDED's."""
-    deps = [d for d in installed_closure([root], PROVIDED) if _norm(d.metadata['Name']) != _norm(root)]
+    deps = [d for d in installed_closure([root], PROVIDED) if canonicalize_name(d.metadata['Name']) != canonicalize_name(root)]
     return sorted({f'{d.metadata["Name"]}=={d.version}' for d in deps}, key=str.lower)
 
 

@@ -76,6 +76,7 @@ def predict(models,                       # a run folder, an export, a Learner o
 
 @delegates(predict)
 def submit(models, data_root, cache_dir, out='submission.csv', **kwargs) -> pd.DataFrame:
-    """`predict`, then write a validated submission (test.csv's eeg_ids, in its order) to `out` atomically."""
+    """`predict`, then write a validated submission (one row per test.csv row, in its order) to `out` atomically."""
     preds = predict(models, data_root, cache_dir, **kwargs)
-    return write_submission(preds.eeg_id, preds[TARGETS].to_numpy(), out)
+    test = load_competition(data_root, train=False, check_files=False).test
+    return write_submission(preds.eeg_id, preds[TARGETS].to_numpy(), out, test_ids=test.eeg_id)

@@ -74,7 +74,7 @@ def _worker(data, cache, out_dir, args: TrainArgs, store_kwargs: dict, learner_k
     if torch.distributed.is_initialized():                 # the CPU launcher starts gloo itself but sets no RANK for fastai
         os.environ.update(RANK=str(torch.distributed.get_rank()), LOCAL_RANK=str(torch.distributed.get_rank()))
     elif torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))   # before anything touches GPU 0
-    comp = load_competition(data)
+    comp = load_competition(data, test=False)
     store = prepare(comp, cache, 'train', parts=run_parts(args), **store_kwargs)
     train_folds(fold_table(comp, args.folds, args.seed), store, out_dir, args, distributed=True, **learner_kwargs)
 
@@ -115,7 +115,7 @@ def train_run(data,                        # the competition folder (or its Comp
         from .learner import check_weights
         check_weights(args.pretrained)
     check_processes(processes)
-    comp = load_competition(data)
+    comp = load_competition(data, test=False)
     table = fold_table(comp, args.folds, args.seed)
     parts = run_parts(args)                                  # a first round of pseudo-labels: checked finished here
     out_dir = check_run(table, out_dir, args, **learner_kwargs).folder   # another run's folder: refused before any work

@@ -235,7 +235,7 @@ def prepare(data, cache_dir, split: str = 'train', parts=PARTS, margin: float = 
     # Stored per eeg: the spectrogram rows and bipolar EEG of every label window ± `margin` s (jitter room), at most
     # `max_seconds` of EEG around the centre window (windows farther out are dropped), and the centre window's mels.
     if split not in ('train', 'test'): raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    comp = data if isinstance(data, Competition) else load_competition(data, train=split == 'train')
+    comp = data if isinstance(data, Competition) else load_competition(data, train=split == 'train', test=split == 'test')
     if split == 'train' and comp.train is None: raise ValueError('a Competition loaded with train=False has no train split')
     if max_seconds is not None and max_seconds < EEG_WINDOW / EEG_RATE:
         raise HMSDataError('max_seconds', f'must be at least {EEG_WINDOW / EEG_RATE:g} (one window), got {max_seconds:g}')

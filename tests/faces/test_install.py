@@ -1,32 +1,9 @@
-"""The installed torch/torchvision pair works (torchvision.ops imports, timm builds an 8-channel ResNet34d), and the
-package's metadata admits the pairs Kaggle's images carry."""
+"""The package's metadata admits the torch/torchvision pairs Kaggle's images carry, and its tested floor."""
 from pathlib import Path
 
 import pytest
-import torch
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def test_torchvision_ops_imports():
-    import torchvision.ops
-    boxes = torch.tensor([[0., 0., 2., 2.], [1., 1., 3., 3.]])
-    assert torchvision.ops.box_iou(boxes, boxes).shape == (2, 2)
-
-
-def test_timm_resnet34d_eight_channels():
-    import timm
-    m = timm.create_model('resnet34d', pretrained=False, in_chans=8, num_classes=6).eval()
-    with torch.no_grad(): out = m(torch.randn(2, 8, 128, 256))
-    assert out.shape == (2, 6)
-
-
-def test_package_exports_constants():
-    import hms_fastai as h
-    assert h.TARGETS[0] == 'seizure_vote' and h.TARGETS[-1] == 'other_vote' and len(h.TARGETS) == 6
-    assert h.CHANNELS == ['spec_LL', 'spec_RL', 'spec_LP', 'spec_RP', 'eeg_LL', 'eeg_RL', 'eeg_LP', 'eeg_RP']
-    assert len(h.EEG_COLUMNS) == 20 and h.REGIONS == ['LL', 'RL', 'LP', 'RP']
-    assert h.CHAINS['LL'] == ['Fp1', 'F7', 'T3', 'T5', 'O1']
 
 
 KAGGLE_PAIRS = [('2.9.0+cu126', '0.24.0+cu126'),    # torch/torchvision of Kaggle's GPU images: early 2026
