@@ -7,6 +7,8 @@ examples:
   hms-fastai train --data DATA --cache cache --out run1 --arch resnet34d --epochs 8
   hms-fastai predict --data DATA --cache cache --models run1 --out submission.csv
   hms-fastai score --solution test_solution.csv --submission submission.csv
+  hms-fastai tune --data DATA --cache cache --out sweep --space space.toml --folds-used 0 --n-trials 12   # on each worker
+  hms-fastai runs sweep exp --sort cv_kl_expert --plot curves.png
 
 A user's error (a bad file, id or argument) prints one line naming it and exits with code 2; nothing is half-written.
 """
@@ -194,8 +196,11 @@ def _train(a):
     _in_folder(a.data, '--data')
     _out_folder(a.cache, '--cache')
     _out_folder(a.out)
+    from .learn.curves import TensorBoardFolds
     from .learn.launch import train_run
-    trained = train_run(a.data, a.cache, a.out, args, processes=a.processes, margin=a.margin, max_seconds=a.max_seconds)
+    from .learn.runs import LOGS
+    cbs = [TensorBoardFolds(a.out / LOGS)] if a.log else []
+    trained = train_run(a.data, a.cache, a.out, args, processes=a.processes, margin=a.margin, max_seconds=a.max_seconds, cbs=cbs)
     print(f'exported {len(trained.paths)} learners to {a.out}; out-of-fold predictions in {Path(a.out) / "oof.csv"}')
     print(f'OOF KL (all rows):    {trained.scores["kl"]:.4f}')
     print(f'OOF KL (expert rows): {trained.scores["kl_expert"]:.4f}')
@@ -271,13 +276,40 @@ def _experiments(a):
     _in_folder(a.data, '--data')
     _out_folder(a.cache, '--cache')
     _out_folder(a.out)
+    configs = None
+    if a.config is not None:
+        from .experiments.config_files import read_configs
+        configs = read_configs(a.config)
     from .experiments.runners import run_experiments
     overrides = {k: getattr(a, k) for k in _OVERRIDES if getattr(a, k) is not None}
-    run_experiments(a.data, a.cache, a.out, only=a.only, n_folds=a.folds, seed=a.seed, **overrides)
+    run_experiments(a.data, a.cache, a.out, only=a.only, n_folds=a.folds, seed=a.seed, configs=configs, **overrides)
     print((a.out / 'results.md').read_text(), end='')
 
 
 _OVERRIDES = ('epochs', 'epochs2', 'bs', 'windows', 'jitter', 'precision')   # experiments: every config's, when given
+
+
+def _tune(a):
+    """Run this process's share of an Optuna study over a search space; print the study and its best trial's folder."""
+    from .experiments.search_space import read_space
+    space = read_space(a.space).with_fixed('the command line', **{k: getattr(a, k) for k in _TUNE_FIXED})
+    _in_folder(a.data, '--data')
+    _out_folder(a.cache, '--cache')
+    _out_folder(a.out)
+    from .experiments.tune import tune
+    tune(a.data, a.cache, a.out, space, study=a.study, storage=a.storage, n_trials=a.n_trials, timeout=a.timeout, on=a.on,
+         pruner=a.pruner, heartbeat=a.heartbeat, log=a.log)
+
+
+_TUNE_FIXED = ('folds', 'folds_used', 'seed', 'precision')    # tune: fixed for every trial when given (else the space's)
+
+
+def _runs(a):
+    """Print the table of every run folder under the folders (Markdown or CSV); draw their fold learning curves."""
+    if a.plot: _out_file(a.plot, '--plot')
+    from .experiments.runs_table import plot_runs, runs_table, runs_text
+    print(runs_text(runs_table(a.folders, a.solution, a.sort), a.format), end='')
+    if a.plot: plot_runs(a.folders, a.plot)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -294,6 +326,12 @@ def _store_args(s, margin: float | None = None):
                    help='seconds of signal kept beyond the label windows' + (' (default: the jitter)' if margin is None else ''))
     s.add_argument('--max-seconds', type=_float(EEG_WINDOW / EEG_RATE),
                    help='at most this much EEG per eeg (≥ 50): the label windows nearest the centre')
+
+
+def _log_arg(s, where: str):
+    """--log tensorboard: every fit's curves live through fastai's TensorBoardCallback, a folder per fold under `where`."""
+    s.add_argument('--log', choices=['tensorboard'], help=f"also log every fit live to {where}/tensorboard/fold{{k}}/fit{{n}} "
+                                                          "(fastai's TensorBoardCallback; pip install 'hms_fastai[tensorboard]')")
 
 
 def _command(sub, name: str, about: str, func):
@@ -352,6 +390,7 @@ def parser() -> argparse.ArgumentParser:
     _add_train_args(s)
     s.add_argument('--processes', type=_int(1), default=1, help='train on N processes (one per GPU, or CPU cores) through accelerate')
     _store_args(s)
+    _log_arg(s, 'OUT')
 
     s = _command(sub, 'predict', 'exported learners → TTA ensemble → submission.csv', _predict)
     s.add_argument('--data', type=Path, required=True, help='competition folder (test.csv, test_eegs, test_spectrograms)')
@@ -390,9 +429,46 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--out', type=Path, required=True, help='results.csv/.md, and a folder per config')
     s.add_argument('--only', nargs='+', metavar='NAME', help=f'configs to run (default: all; {" and ".join(REFERENCES)} always): '
                                                              f'{", ".join(CONFIGS)}')
+    s.add_argument('--config', type=Path, metavar='FILE.toml', help="named configs from a TOML file, in place of the registry: a "
+                   "[name] table each, its type and fields (the registry in this form: python -c 'import hms_fastai as h; "
+                   "print(h.configs_toml(h.CONFIGS))')")
     s.add_argument('--folds', type=_field_type('folds'), default=TrainArgs.folds, help=_Doc('folds'))
     s.add_argument('--seed', type=_field_type('seed'), default=TrainArgs.seed, help=_Doc('seed'))
     _add_train_args(s, list(_OVERRIDES), dict.fromkeys(_OVERRIDES), dict.fromkeys(_OVERRIDES, "(default: each config's own)"))
+
+    s = _command(sub, 'tune', 'hyper-parameter search on Optuna: trials of a search space, each a run folder, pruned epoch by '
+                              'epoch; the same command on more processes or machines shares the study', _tune)
+    s.add_argument('--data', type=Path, required=True, help='competition folder')
+    s.add_argument('--cache', type=Path, required=True, help='signal store folder (prepared by the first trial if needed)')
+    s.add_argument('--out', type=Path, required=True, help='study folder: a run folder per trial (trials/NNN), study.db, study.csv, '
+                                                           'history/intermediate/importances PNGs')
+    s.add_argument('--space', type=Path, required=True, metavar='FILE.toml',
+                   help='search space: [fixed] training arguments, [search] ranges {low, high[, log][, step]} or lists of choices')
+    s.add_argument('--study', default='hms', help='study name in the storage (the same command again resumes it)')
+    s.add_argument('--storage', metavar='URL', help='a database URL Optuna accepts, shared by every worker, e.g. '
+                                                    'postgresql://user:pw@host/db (default: sqlite:///OUT/study.db)')
+    s.add_argument('--n-trials', type=_int(1), default=20, help="the study's trials in all, complete or pruned, over all its workers")
+    s.add_argument('--timeout', type=_float(1), metavar='S', help='start no new trial after S seconds of this worker')
+    s.add_argument('--on', choices=['expert', 'all'], default='expert', help='the objective: OOF KL on expert rows (like the test) '
+                                                                              'or on all rows')
+    s.add_argument('--pruner', choices=['median', 'none'], default='median',
+                   help="median: stop a trial whose best epoch so far is worse than the other trials' median at that epoch "
+                        "(from its third epoch, once 5 trials finished)")
+    s.add_argument('--heartbeat', type=_int(1), default=60, metavar='S',
+                   help="seconds between a running trial's heartbeats: one silent for 3 is marked failed by the other workers")
+    _log_arg(s, 'OUT/trials/NNN')
+    _add_train_args(s, list(_TUNE_FIXED), dict.fromkeys(_TUNE_FIXED), dict.fromkeys(_TUNE_FIXED, "(fixed for every trial; default: "
+                                                                                                  "the space's)"))
+
+    s = _command(sub, 'runs', 'one table of every run folder under the folders: differing arguments, CV/test KL, cost, version; '
+                              '--plot their fold learning curves', _runs)
+    s.add_argument('folders', metavar='DIR', type=Path, nargs='+', help='folders holding run folders at any depth (train, '
+                                                                        'experiments, tune outputs), or run folders')
+    s.add_argument('--sort', default='cv_kl', metavar='COLUMN', help='the column to sort by, lower first, e.g. cv_kl_expert, wall_s, lr')
+    s.add_argument('--format', choices=['markdown', 'csv'], default='markdown', help='print the table as Markdown or CSV')
+    s.add_argument('--solution', type=Path, help="test_solution.csv: a test KL for the runs whose folder holds a submission.csv "
+                                                 "(the experiments' configs)")
+    s.add_argument('--plot', type=Path, metavar='FILE.png', help="write the runs' fold learning curves (a row per run) to this PNG")
 
     s = _command(sub, 'wheelhouse', 'wheels of the package and its dependencies (not torch/torchvision) for an offline install',
                  _wheelhouse)

@@ -6,7 +6,7 @@ import re
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ['atomic_path', 'sweep_temp', 'folder_lock', 'file_hash']
+__all__ = ['atomic_path', 'sweep_temp', 'folder_lock', 'file_hash', 'process_alive']
 
 _TEMP = re.compile(r'^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp')      # what atomic_path names its temp files
 _UMASK = os.umask(0o022); os.umask(_UMASK)                           # the process's umask, read once at import
@@ -27,7 +27,7 @@ def atomic_path(path, suffix: str = ''):
         if tmp.exists(): tmp.unlink()
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """Whether a process with this id runs (on this machine)."""
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
@@ -41,7 +41,7 @@ def sweep_temp(folder, name: str | None = None) -> list[Path]:
     if not folder.is_dir() or not os.access(folder, os.W_OK): return gone
     for f in folder.glob(f'.{name}.*.tmp*' if name else '.*.tmp*'):
         m = _TEMP.match(f.name)
-        if m and (name is None or m['name'] == name) and int(m['pid']) != os.getpid() and not _alive(int(m['pid'])):
+        if m and (name is None or m['name'] == name) and int(m['pid']) != os.getpid() and not process_alive(int(m['pid'])):
             f.unlink(missing_ok=True)
             gone.append(f)
     return gone

@@ -1,13 +1,18 @@
-"""Learning curves: the per-epoch history of trained folds (fastai's recorder values, each stage marked) as one figure."""
+"""Learning curves: the per-epoch history of trained folds (fastai's recorder values, each stage marked) as one figure, and
+live to TensorBoard through fastai's TensorBoardCallback, a folder per fold."""
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from fastai.callback.core import Callback
+from fastai.learner import Recorder
 from matplotlib.figure import Figure
 
 from ..core.atomic import atomic_path
+from ..core.errors import HMSDataError
 
-__all__ = ['plot_histories']
+__all__ = ['plot_histories', 'TensorBoardFolds']
 
 _LINES = {'train_loss': 'train loss', 'valid_loss': 'valid KL (all rows)', 'kl_expert': 'valid KL (expert rows)'}
 
@@ -40,3 +45,24 @@ def plot_histories(histories: dict,        # name (a run's fold, e.g. 'run1 fold
     if path is not None:
         with atomic_path(Path(path), suffix='.png') as tmp: fig.savefig(tmp, format='png', dpi=100)
     return fig
+
+
+class TensorBoardFolds(Callback):
+    """fastai's TensorBoardCallback for every fit of a run, each in `log_dir`/fold{k}/fit{n} (needs the tensorboard package)."""
+    order = Recorder.order + 1
+
+    def __init__(self, log_dir):               # e.g. the run folder's tensorboard/: `tensorboard --logdir` it
+        try: import tensorboard  # noqa: F401
+        except ImportError: raise HMSDataError('--log', "tensorboard is not installed: pip install 'hms_fastai[tensorboard]'") from None
+        self.log_dir, self.fits, self.board = Path(log_dir), Counter(), None
+
+    def __call__(self, event_name: str):
+        """Start a TensorBoardCallback in the folder of this fit's fold before it, then pass it every event of the fit."""
+        if event_name == 'before_fit':
+            from fastai.callback.tensorboard import TensorBoardCallback
+            fold = int(self.learn.dls.valid.items['fold'].iloc[0])       # the fold validating: every row has it
+            self.fits[fold] += 1
+            self.board = TensorBoardCallback(self.log_dir / f'fold{fold}' / f'fit{self.fits[fold]}', trace_model=False,
+                                             log_preds=False)
+            self.board.learn = self.learn
+        return None if self.board is None else self.board(event_name)

@@ -29,7 +29,7 @@ from .kinds import get_kind
 from .recipes import TrainedFolds, check_run, train_folds
 from .runs import MANIFEST, run_exports
 
-__all__ = ['gpu_count', 'check_processes', 'run_parts', 'train_run']
+__all__ = ['gpu_count', 'check_processes', 'check_train_args', 'run_parts', 'train_run']
 
 
 def gpu_count() -> int:
@@ -45,6 +45,17 @@ def check_processes(processes: int) -> int:
     if not 1 <= processes <= have:
         raise HMSDataError('--processes', f'{processes} processes, but this machine has {have} {what}{"s" * (have != 1)}')
     return processes
+
+
+def check_train_args(args: TrainArgs, **learner_kwargs):
+    """HMSDataError, before any work, for arguments this machine cannot train: the precision, the body, the weights file."""
+    kind = get_kind(args.kind)
+    choose_precision(args.precision, check_cuda())           # e.g. bf16 asked for on a CPU
+    kind.check_body(args.arch or kind.arch, len(kind.input_channels(args.channels)),
+                    {k: v for k, v in learner_kwargs.items() if k in kind.head_args})
+    if args.pretrained not in (False, True):
+        from .learner import check_weights
+        check_weights(args.pretrained)
 
 
 def _spec_of(first_round) -> dict:
@@ -69,14 +80,14 @@ def _free_port() -> str:
         return str(s.getsockname()[1])
 
 
-def _worker(data, cache, out_dir, args: TrainArgs, store_kwargs: dict, learner_kwargs: dict):
+def _worker(data, cache, out_dir, args: TrainArgs, store_kwargs: dict, learner_kwargs: dict, cbs=()):
     """One spawned process: its own GPU first, then the store (its lock: one process builds, the others open), the folds."""
     if torch.distributed.is_initialized():                 # the CPU launcher starts gloo itself but sets no RANK for fastai
         os.environ.update(RANK=str(torch.distributed.get_rank()), LOCAL_RANK=str(torch.distributed.get_rank()))
     elif torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))   # before anything touches GPU 0
     comp = load_competition(data, test=False)
     store = prepare(comp, cache, 'train', parts=run_parts(args), **store_kwargs)
-    train_folds(fold_table(comp, args.folds, args.seed), store, out_dir, args, distributed=True, **learner_kwargs)
+    train_folds(fold_table(comp, args.folds, args.seed), store, out_dir, args, distributed=True, cbs=cbs, **learner_kwargs)
 
 
 def _launch(args: tuple, processes: int, out_dir: Path):
@@ -104,24 +115,20 @@ def train_run(data,                        # the competition folder (or its Comp
               processes: int = 1,          # train on this many processes (GPUs, or CPU cores)
               margin: float | None = None,     # seconds of signal the store keeps beyond the label windows (None: args.jitter)
               max_seconds: float | None = None,  # at most this much EEG per eeg in the store
+              cbs=(),                      # more fastai callbacks for every fit (not part of the run: e.g. TensorBoard, pruning)
               **kwargs) -> TrainedFolds:
     """A competition folder → its fold table → the signal store → every fold trained into `out_dir`; checks come first."""
     args, learner_kwargs = TrainArgs.split(args, **kwargs)
-    kind = get_kind(args.kind)
-    choose_precision(args.precision, check_cuda())           # e.g. bf16 asked for on a CPU: refused before any work
-    kind.check_body(args.arch or kind.arch, len(kind.input_channels(args.channels)),
-                    {k: v for k, v in learner_kwargs.items() if k in kind.head_args})
-    if args.pretrained not in (False, True):
-        from .learner import check_weights
-        check_weights(args.pretrained)
+    check_train_args(args, **learner_kwargs)
     check_processes(processes)
     comp = load_competition(data, test=False)
     table = fold_table(comp, args.folds, args.seed)
     parts = run_parts(args)                                  # a first round of pseudo-labels: checked finished here
     out_dir = check_run(table, out_dir, args, **learner_kwargs).folder   # another run's folder: refused before any work
     store_kwargs = dict(margin=args.jitter if margin is None else margin, max_seconds=max_seconds)
-    if processes == 1: return train_folds(table, prepare(comp, cache, 'train', parts, **store_kwargs), out_dir, args, **learner_kwargs)
-    _launch((str(comp.root), str(cache), str(out_dir), args, store_kwargs, learner_kwargs), processes, out_dir)
+    if processes == 1:
+        return train_folds(table, prepare(comp, cache, 'train', parts, **store_kwargs), out_dir, args, cbs=cbs, **learner_kwargs)
+    _launch((str(comp.root), str(cache), str(out_dir), args, store_kwargs, learner_kwargs, cbs), processes, out_dir)
     oof = pd.read_csv(out_dir / 'oof.csv')
     params = json.loads((out_dir / MANIFEST).read_text()).get('params', 0)
     return TrainedFolds(run_exports(out_dir), oof, oof_scores(table, oof), params)

@@ -1,5 +1,6 @@
 """Training recipes: one fold (stage 1 on all rows, then optionally stage 2 on expert rows), k folds with OOF and exports."""
 import hashlib
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -85,13 +86,15 @@ def _learner_dls(table: pd.DataFrame, store, fold: int, args: TrainArgs, vote_we
 def train_fold(table: pd.DataFrame, store, fold: int = 0,
                args: TrainArgs | None = None,   # the training arguments (kwargs that are fields of TrainArgs replace its)
                distributed: bool = False,       # one of several processes: each trains on its shard of every batch (DDP)
+               cbs=(),                          # more fastai callbacks for each stage's fit (watching, e.g. TensorBoard)
                **kwargs) -> Learner:
     """Stage 1 on all training rows (fine_tune if pretrained, else one-cycle), stage 2 (epochs2 > 0) on expert rows at lr2."""
     # kwargs that are not training arguments go to the learner (e.g. head arguments: lin_ftrs, ps)
     args, learner_kwargs = TrainArgs.split(args, **kwargs)
     stage2 = _expert_stage(table, fold, args.bs) if args.epochs2 else None
     if args.seed is not None: set_seed(args.seed + rank_distrib(), reproducible=True)     # each process its own draws
-    tfms, cbs = hms_augs(args.flip, args.mask, args.mixup)
+    tfms, aug_cbs = hms_augs(args.flip, args.mask, args.mixup)
+    cbs = [*aug_cbs, *cbs]
     learn = hms_learner(_learner_dls(table, store, fold, args, args.vote_weight, tfms), args.arch, args.pretrained, args.lr,
                         precision=args.precision, **learner_kwargs)
     if distributed: shard(learn)
@@ -151,6 +154,7 @@ def check_run(table: pd.DataFrame, out_dir, args: TrainArgs | None = None, **kwa
 def train_folds(table: pd.DataFrame, store, out_dir,
                 args: TrainArgs | None = None,   # the training arguments (kwargs that are fields of TrainArgs replace its)
                 distributed: bool = False,       # one of several processes (train_run): rank 0 alone predicts and writes
+                cbs=(),                          # more fastai callbacks for every fit (not part of the run: e.g. TensorBoard)
                 **kwargs) -> TrainedFolds | None:
     """`train_fold` for each fold of `table.fold` (else fold_table's) into out_dir, a run folder: resumable after a kill."""
     # out_dir/fold{k}.pkl (+ .safetensors/.json weights-only) and fold{k}_oof.csv per fold, oof.csv and models.json
@@ -165,14 +169,15 @@ def train_folds(table: pd.DataFrame, store, out_dir,
     for k in folds:
         path, oof_path, history = run.folder / f'fold{k}.json', run.folder / f'fold{k}_oof.csv', run.folder / f'fold{k}_history.csv'
         if k not in run.done:
+            t0 = time.perf_counter()
             learn = train_fold(_relabelled(table, store, k, args) if args.pseudo else table, store, k, args,
-                               distributed=distributed, **learner_kwargs)
+                               distributed=distributed, cbs=cbs, **learner_kwargs)
             if writer:
                 with atomic_path(oof_path) as tmp: oof_preds(learn).to_csv(tmp, index=False)
                 with atomic_path(history) as tmp: learn.history.to_csv(tmp, index_label='epoch')
                 path = export_learner(learn, path)
                 run.record(k, [p for p in (path.with_suffix('.pkl'), path.with_suffix('.safetensors'), path, oof_path, history)
-                               if p.exists()])
+                               if p.exists()], seconds=time.perf_counter() - t0)
             if distributed: distrib_barrier()
         if not writer: continue
         paths.append(path)
@@ -180,6 +185,6 @@ def train_folds(table: pd.DataFrame, store, out_dir,
     if not writer: return None
     oof = pd.concat(oofs, ignore_index=True)
     with atomic_path(run.folder / 'oof.csv') as tmp: oof.to_csv(tmp, index=False)
-    params = total_params((learn if learn is not None else load_exported(paths[0])).model)[0]
-    run.finish([run.folder / 'oof.csv'], params=params)
-    return TrainedFolds(paths, oof, oof_scores(table, oof), params)
+    params, scores = total_params((learn if learn is not None else load_exported(paths[0])).model)[0], oof_scores(table, oof)
+    run.finish([run.folder / 'oof.csv'], params=params, scores={k: v if v == v else None for k, v in scores.items()})   # NaN: null
+    return TrainedFolds(paths, oof, scores, params)

@@ -9,11 +9,12 @@ from pathlib import Path
 
 from ..core.atomic import atomic_path, file_hash, sweep_temp
 from ..core.errors import HMSDataError
-from ..core.version import __version__
+from ..core.version import __version__, git_revision
 
-__all__ = ['MANIFEST', 'RunFolder', 'run_exports']
+__all__ = ['MANIFEST', 'LOGS', 'RunFolder', 'run_exports', 'read_manifest']
 
 MANIFEST = 'models.json'
+LOGS = 'tensorboard'             # a run folder's live logs (--log tensorboard), not files of the run
 _FORMAT = 1
 
 
@@ -53,7 +54,8 @@ class RunFolder:
             others = sorted(p.name for p in folder.iterdir() if not p.name.startswith('.'))
             if others: raise HMSDataError(folder, f'holds files of another run ({", ".join(others[:3])}…, no {MANIFEST}): '
                                                   f'use another folder or empty it')
-            m = {'format': _FORMAT, 'package': __version__, 'run': run, 'folds': list(folds), 'done': {}, 'complete': False}
+            m = {'format': _FORMAT, 'package': __version__, 'git': git_revision(), 'run': run, 'folds': list(folds), 'done': {},
+                 'complete': False}
         elif m['run'] != run or m['folds'] != list(folds):
             changed = sorted(k for k in {*run, *m['run']} if run.get(k) != m['run'].get(k)) or ['folds']
             raise HMSDataError(folder, f'holds another run (it differs in {", ".join(changed)}): use another folder or delete it')
@@ -68,9 +70,10 @@ class RunFolder:
     def _write(self):
         with atomic_path(self.folder / MANIFEST) as tmp: tmp.write_text(json.dumps(self.manifest, indent=1))
 
-    def record(self, fold: int, files: list[Path]):
-        """Mark `fold` done with its files (hashed)."""
+    def record(self, fold: int, files: list[Path], seconds: float | None = None):
+        """Mark `fold` done with its files (hashed) and the seconds its training took."""
         self.manifest['done'][str(fold)] = {Path(f).name: file_hash(f) for f in files}
+        if seconds is not None: self.manifest.setdefault('seconds', {})[str(fold)] = round(seconds, 1)
         self._write()
 
     def finish(self, files: list[Path], **facts):
@@ -85,7 +88,7 @@ def run_exports(folder, trust_pickle: bool = False) -> list[Path]:
     m = _read(folder)
     if m is None: raise HMSDataError(folder, f'no {MANIFEST}: not the folder of a finished `hms-fastai train` run')
     if not m['complete']: raise HMSDataError(folder / MANIFEST, f"the run is not finished (folds done: {sorted(map(int, m['done']))})")
-    listed = {n for files in m['done'].values() for n in files} | set(m.get('files', {})) | {MANIFEST}
+    listed = {n for files in m['done'].values() for n in files} | set(m.get('files', {})) | {MANIFEST, LOGS}
     stray = sorted(p.name for p in folder.iterdir() if not p.name.startswith('.') and p.name not in listed)
     if stray: warnings.warn(f'{folder}: ignoring {len(stray)} file(s) not in {MANIFEST}: {", ".join(stray[:5])}')
     paths = []
@@ -99,3 +102,8 @@ def run_exports(folder, trust_pickle: bool = False) -> list[Path]:
                                                 '(--trust-pickle) if you trust it')
         paths.append(folder / (json_ or pkl)[0] if not trust_pickle else folder / (pkl or json_)[0])
     return paths
+
+
+def read_manifest(folder) -> dict | None:
+    """A run folder's manifest (None when it has none; HMSDataError when it is not an hms_fastai run manifest)."""
+    return _read(Path(folder))
