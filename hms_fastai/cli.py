@@ -308,8 +308,9 @@ def _runs(a):
     """Print the table of every run folder under the folders (Markdown or CSV); draw their fold learning curves."""
     if a.plot: _out_file(a.plot, '--plot')
     from .experiments.runs_table import plot_runs, runs_table, runs_text
-    print(runs_text(runs_table(a.folders, a.solution, a.sort), a.format), end='')
+    table = runs_table(a.folders, a.solution, a.sort)
     if a.plot: plot_runs(a.folders, a.plot)
+    print(runs_text(table, a.format), end='')
 
 
 class _Parser(argparse.ArgumentParser):

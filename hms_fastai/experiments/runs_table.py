@@ -78,6 +78,7 @@ def runs_table(folders,                       # folders holding run folders (at 
     args = _differing(records)
     table = pd.DataFrame([{'run': r['run'], **{k: _shown(rec.get(k)) for k in args}, **{c: r[c] for c in RUN_COLUMNS[1:]}}
                           for r, rec in zip(rows, records)])
+    table = table.astype({'params': 'Int64', **{c: float for c in ('cv_kl', 'cv_kl_expert', 'test_kl', 'wall_s')}})   # missing: NA
     if sort not in table.columns: raise HMSDataError('--sort', f'no column {sort!r}; columns: {", ".join(table.columns)}')
     return table.sort_values(sort, kind='stable', na_position='last', key=_sort_key).reset_index(drop=True)
 

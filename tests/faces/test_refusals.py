@@ -187,6 +187,47 @@ CASES = {   # name → (args from (data, work), what the one stderr line must na
 }
 
 
+_SPACE = '[fixed]\narch = "test_efficientnet"\n[search]\nlr = {low = 1e-3, high = 1e-2, log = true}\n'
+
+
+def _tune(d, w, *extra, space: str = _SPACE):
+    return ['tune', '--data', str(d), '--cache', str(w / 'cache'), '--out', str(w / 'sweep'), '--space', str(_file(w, 'space.toml', space)),
+            *extra]
+
+
+CASES |= {   # issue 20: tune, runs, experiments --config, train --log
+    'tune: --storage not a database URL': (lambda d, w: _tune(d, w, '--storage', 'nosuchdb://x'),
+                                           "--storage: 'nosuchdb://x' is not a database URL Optuna can use"),
+    'tune: --storage SQLite in no folder': (lambda d, w: _tune(d, w, '--storage', f'sqlite:///{w}/nowhere/s.db'), 'is not a writable folder'),
+    'tune: --space missing': (lambda d, w: ['tune', '--data', str(d), '--cache', str(w / 'c'), '--out', str(w / 'o'), '--space',
+                                            str(w / 'nope.toml')], 'nope.toml: cannot be read'),
+    'tune: --space not TOML': (lambda d, w: _tune(d, w, space='[search\n'), 'space.toml: not TOML'),
+    'tune: unknown argument in the space': (lambda d, w: _tune(d, w, space='[search]\nlrr = [1, 2]\n'),
+                                            "[search] 'lrr' is not a training argument"),
+    'tune: impossible range': (lambda d, w: _tune(d, w, space='[search]\nlr = {low = 0.1, high = 0.01}\n'),
+                               '[search] lr: low 0.1 must be below high 0.01'),
+    'tune: range outside the schema': (lambda d, w: _tune(d, w, space='[search]\nlr = {low = 1e-3, high = 2}\n'),
+                                       '[search] lr: must be in (0, 1], got 2'),
+    'tune: searched and fixed on the command line': (lambda d, w: _tune(d, w, '--fp32', space='[search]\nprecision = ["auto", "fp32"]\n'),
+                                                     "['precision'] fixed here but searched"),
+    'tune: unknown --arch in the space': (lambda d, w: _tune(d, w, space=_SPACE.replace('test_efficientnet', 'nope')),
+                                          "'nope' is not a body for 8 input"),
+    'tune: --n-trials 0': (lambda d, w: _tune(d, w, '--n-trials', '0'), 'argument --n-trials: must be at least 1'),
+    'runs: no such folder': (lambda d, w: ['runs', str(w / 'nowhere')], 'nowhere: no such folder'),
+    'runs: a folder holding no runs': (lambda d, w: ['runs', str(_folder(w, 'empty'))], 'holds no run folder (no models.json'),
+    'runs: an unreadable models.json': (lambda d, w: (_folder(w, 'bad', ()), _file(w / 'bad', 'models.json', '{'), ['runs', str(w)])[-1],
+                                        'not a readable run manifest'),
+    'runs: --sort an unknown column': (lambda d, w: ['runs', str(_run_folder(w, {'epochs': 99})), '--sort', 'nope'], "--sort: no column 'nope'"),
+    'runs: --plot is a folder': (lambda d, w: ['runs', str(_run_folder(w, {})), '--plot', str(_folder(w, 'pics', ()))], '--plot: '),
+    'runs: --plot without a finished fold': (lambda d, w: ['runs', str(_run_folder(w, {})), '--plot', str(w / 'c.png')],
+                                             '--plot: the runs hold no finished fold'),
+    'runs: --solution missing': (lambda d, w: ['runs', str(_run_folder(w, {})), '--solution', str(w / 'nope.csv')], 'nope.csv: file not found'),
+    'experiments: --config an unknown field': (lambda d, w: _experiments(d, w, '--config', str(_file(w, 'c.toml', '[x]\nepoch = 3\n'))),
+                                               "[x]: unknown field(s) ['epoch'] of a train config"),
+    'experiments: --config missing': (lambda d, w: _experiments(d, w, '--config', str(w / 'nope.toml')), 'nope.toml: cannot be read'),
+    'train: --log bogus': (lambda d, w: _train(d, w, '--log', 'wandb'), 'argument --log: invalid choice'),
+}
+
 @pytest.mark.parametrize('case', CASES)
 def test_refused_with_one_line_and_nothing_written(case, data, tmp_path, capsys):
     make, wanted = CASES[case]
