@@ -28,6 +28,7 @@ from .search_space import SearchSpace, read_space
 __all__ = ['OBJECTIVES', 'ReportEpochs', 'study_storage', 'tune']
 
 OBJECTIVES = {'expert': ('kl_expert', 'kl_expert'), 'all': ('kl', 'valid_loss')}   # --on → (OOF score, per-epoch figure)
+_DIVERGED = 3                                          # a worker stops after this many failed trials in a row
 _PICTURES = {'history.png': 'plot_optimization_history', 'intermediate.png': 'plot_intermediate_values',
              'importances.png': 'plot_param_importances'}
 
@@ -48,8 +49,8 @@ class ReportEpochs(Callback):
         self.trial, self.monitor, self.step = trial, monitor, 0
 
     def __call__(self, event_name: str):
-        """After each epoch, report; raise optuna.TrialPruned (unwrapped by fastai) when the pruner says so."""
-        if event_name != 'after_epoch' or self.learn is None: return
+        """After each epoch, report; raise optuna.TrialPruned as it is when told to (fastai's __call__ would reword it)."""
+        if event_name != 'after_epoch': return
         value = dict(zip(self.learn.recorder.metric_names[1:-1], self.learn.recorder.values[-1]))[self.monitor]
         self.step += 1
         if value != value: return                                     # NaN: e.g. no expert row validating
@@ -229,12 +230,15 @@ def tune(data,                                   # the competition folder
         extra = [ReportEpochs(trial, monitor), *cbs, *([TensorBoardFolds(folder / LOGS)] if log else [])]
         return train_run(data, cache, folder, space.args(trial), margin=margin, cbs=extra).scores[score]
 
-    start = time.monotonic()
+    start, states = time.monotonic(), []
     while True:
         for number in _fail_dead(studied): print(f'[tune] trial {number}: its worker stopped; marked failed', flush=True)
         if n_trials is not None and _taken(studied) >= n_trials: break
         if timeout is not None and time.monotonic() - start >= timeout: break
-        studied.optimize(objective, n_trials=1, catch=(FloatingPointError, _Surplus))   # diverged: failed, the study goes on
+        if states[-_DIVERGED:] == ['FAIL'] * _DIVERGED:
+            raise HMSDataError('--space', f'{_DIVERGED} trials in a row diverged (NaN in every epoch): narrow its lr range')
+        studied.optimize(objective, n_trials=1, catch=(FloatingPointError, _Surplus),   # diverged: failed, the study goes on
+                         callbacks=[lambda _, trial: states.append(trial.state.name)])
     pictures = _save_pictures(studied, out)
     print(_summary(studied, store.url, out, pictures), flush=True)
     return studied

@@ -143,6 +143,22 @@ def test_a_spoiled_trial_is_pruned_before_its_last_epoch(synth_root, tmp_path):
     assert (tmp_path / 'out' / 'study.csv').is_file() and (tmp_path / 'out' / 'history.png').is_file()
 
 
+class NaNPredictions(Callback):
+    """Every prediction NaN, as after a diverged step."""
+
+    def after_pred(self): self.learn.pred = self.pred * float('nan')
+
+
+def test_a_worker_whose_trials_all_diverge_stops_in_one_line(synth_root, tmp_path):
+    optuna = pytest.importorskip('optuna')
+    from hms_fastai.experiments.tune import tune
+    space = _space(tmp_path, SPACE.replace('epochs = {low = 2, high = 3}', 'epochs = {low = 1, high = 2}'))
+    with pytest.raises(HMSDataError, match=r'3 trials in a row diverged \(NaN in every epoch\): narrow its lr range'):
+        tune(synth_root, tmp_path / 'cache', tmp_path / 'out', space, n_trials=5, folds=2, folds_used=[0], cbs=[NaNPredictions()])
+    trials = optuna.load_study(study_name='hms', storage=f'sqlite:///{tmp_path / "out" / "study.db"}').trials
+    assert [t.state.name for t in trials] == ['FAIL'] * 3
+
+
 def test_trials_taken_and_a_dead_local_workers_trial(tmp_path):
     optuna = pytest.importorskip('optuna')
     from hms_fastai.experiments.tune import _fail_dead, _taken
