@@ -37,21 +37,21 @@ def _study(out: Path) -> dict:
             'kl': scores['kl'], 'kl_expert': scores['kl_expert']}
 
 
-def main(data: Path, cache: Path, work: Path, space: Path, n_trials: int, timeout: float | None):
+def main(data: Path, cache: Path, work: Path, space: Path, n_trials: int, timeout: float | None, arch: str):
     work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     tune = lambda out: _cli('tune', '--data', data, '--cache', cache, '--out', out, '--space', space, '--folds-used', 0,
                             '--n-trials', n_trials, *(['--timeout', timeout] if timeout else []))
     done = work / 'recipe' / 'models.json'
     if not (done.is_file() and json.loads(done.read_text())['complete']):     # a finished recipe run is reused
-        _timed([_cli('train', '--data', data, '--cache', cache, '--out', work / 'recipe', '--arch', 'resnet18d', '--folds-used', 0)],
+        _timed([_cli('train', '--data', data, '--cache', cache, '--out', work / 'recipe', '--arch', arch, '--folds-used', 0)],
                env, work / 'recipe.log')
     recipe = json.loads(done.read_text())
     recipe_s = sum(recipe['seconds'].values())
     one_s = _timed([tune(work / 'one')], env, work / 'one.log')
     two_s = _timed([tune(work / 'two')] * 2, env | {'OMP_NUM_THREADS': '1'}, work / 'two.log')   # 2 processes × 1 thread
     one, two = _study(work / 'one'), _study(work / 'two')
-    print(f'default recipe (resnet34d_8ch\'s arguments, arch resnet18d: {recipe["run"]["epochs"]} + {recipe["run"]["epochs2"]} '
+    print(f'default recipe (resnet34d_8ch\'s arguments, arch {arch}: {recipe["run"]["epochs"]} + {recipe["run"]["epochs2"]} '
           f'epochs, lr {recipe["run"]["lr"]}, windows {recipe["run"]["windows"] or "centre (CPU)"}), fold 0: '
           f'KL {recipe["scores"]["kl"]:.4f}, expert {recipe["scores"]["kl_expert"]:.4f}, {recipe_s:.0f} s of training')
     print('| workers | wall | trials (complete / pruned / failed) | epochs trained | epochs/min | best trial | its KL | its KL expert |')
@@ -72,5 +72,6 @@ if __name__ == '__main__':
     p.add_argument('--space', type=Path, default=Path(__file__).with_name('tune_space.toml'), help='the search space')
     p.add_argument('--n-trials', type=int, default=12, help='trials per study')
     p.add_argument('--timeout', type=float, help='seconds after which a study starts no new trial (a busy machine)')
+    p.add_argument('--arch', default='resnet18d', help="the recipe's body (the space's [fixed] arch should match it)")
     a = p.parse_args()
-    main(a.data, a.cache, a.work, a.space, a.n_trials, a.timeout)
+    main(a.data, a.cache, a.work, a.space, a.n_trials, a.timeout, a.arch)
