@@ -86,7 +86,7 @@ def _learner_dls(table: pd.DataFrame, store, fold: int, args: TrainArgs, vote_we
 def train_fold(table: pd.DataFrame, store, fold: int = 0,
                args: TrainArgs | None = None,   # the training arguments (kwargs that are fields of TrainArgs replace its)
                distributed: bool = False,       # one of several processes: each trains on its shard of every batch (DDP)
-               cbs=(),                          # more fastai callbacks for each stage's fit (watching, e.g. TensorBoard)
+               cbs=(),                          # more fastai callbacks for each stage's fit (e.g. TensorBoard, pruning)
                **kwargs) -> Learner:
     """Stage 1 on all training rows (fine_tune if pretrained, else one-cycle), stage 2 (epochs2 > 0) on expert rows at lr2."""
     # kwargs that are not training arguments go to the learner (e.g. head arguments: lin_ftrs, ps)
@@ -154,7 +154,7 @@ def check_run(table: pd.DataFrame, out_dir, args: TrainArgs | None = None, **kwa
 def train_folds(table: pd.DataFrame, store, out_dir,
                 args: TrainArgs | None = None,   # the training arguments (kwargs that are fields of TrainArgs replace its)
                 distributed: bool = False,       # one of several processes (train_run): rank 0 alone predicts and writes
-                cbs=(),                          # more fastai callbacks for every fit (not part of the run: e.g. TensorBoard)
+                cbs=(),                          # more fastai callbacks for every fit, not part of the run (e.g. TensorBoard)
                 **kwargs) -> TrainedFolds | None:
     """`train_fold` for each fold of `table.fold` (else fold_table's) into out_dir, a run folder: resumable after a kill."""
     # out_dir/fold{k}.pkl (+ .safetensors/.json weights-only) and fold{k}_oof.csv per fold, oof.csv and models.json
