@@ -45,7 +45,7 @@ def export_learner(learn: Learner, path) -> Path:
 
 def _field(path: Path, ok: bool, field: str, what: str):
     """HMSDataError naming the spec file and its `field` unless `ok`."""
-    if not ok: raise HMSDataError(path, f"{field!r} {what}")
+    if not ok: raise HMSDataError(path, f'{field!r} {what}')
 
 
 def read_spec(path) -> dict:
@@ -59,25 +59,23 @@ def read_spec(path) -> dict:
         raise HMSDataError(path, f'not an hms_fastai export spec: needs {need}')
     if spec['format'] != SPEC_FORMAT: raise HMSDataError(path, f"export format {spec['format']} is not the current {SPEC_FORMAT}")
     _field(path, spec['kind'] in kind_names(), 'kind', f"is {spec['kind']!r}, not a known kind of learner {kind_names()}")
-    kind = get_kind(spec['kind'])
+    kind, arch, head, channels, n_in, n_out = get_kind(spec['kind']), *(spec[k] for k in ('arch', 'head', 'channels', 'n_in', 'n_out'))
     own_file(path.parent, spec['weights'], path, "'weights'")
     _field(path, isinstance(spec['sha256'], str), 'sha256', f"must be the weights' sha256 (text), got {spec['sha256']!r}")
-    channels = spec['channels']
-    _field(path, isinstance(channels, list) and all(isinstance(c, str) for c in channels), 'channels', f'must be a list of names, got {channels!r}')
+    _field(path, isinstance(channels, list) and all(isinstance(c, str) for c in channels), 'channels', f'must be names, got {channels!r}')
     try: kind.input_channels(channels)
     except HMSDataError as e: raise HMSDataError(path, f"'channels': {e.what}") from None
-    _field(path, spec['n_in'] == len(channels) and type(spec['n_in']) is int, 'n_in', f"is {spec['n_in']!r}, not its {len(channels)} channels")
-    _field(path, spec['n_out'] == len(TARGETS) and type(spec['n_out']) is int, 'n_out', f"is {spec['n_out']!r}, not the {len(TARGETS)} classes")
-    head = spec['head']
+    _field(path, type(n_in) is int and n_in == len(channels), 'n_in', f'is {n_in!r}, not its {len(channels)} channels')
+    _field(path, type(n_out) is int and n_out == len(TARGETS), 'n_out', f'is {n_out!r}, not the {len(TARGETS)} classes')
     _field(path, isinstance(head, dict), 'head', f'must map head arguments to values, got {head!r}')
     other = sorted(set(head) - set(kind.head_args))
     _field(path, not other, 'head', f'has {other}, which the {kind.name} kind does not take (it takes {list(kind.head_args)})')
-    _field(path, isinstance(spec['arch'], str), 'arch', f"must be a body's name, got {spec['arch']!r}")
+    _field(path, isinstance(arch, str), 'arch', f"must be a body's name, got {arch!r}")
     try:
-        with torch.device('meta'): kind.model(spec['arch'], spec['n_in'], spec['n_out'], **head)   # a dry build: no memory
+        with torch.device('meta'): kind.model(arch, n_in, n_out, **head)      # a dry build: no memory, no weights
     except Exception as e:
         first = str(e).splitlines()[0] if str(e) else ''
-        raise HMSDataError(path, f"'arch' {spec['arch']!r} (head {head}) is not a {kind.name} body ({type(e).__name__}: {first})") from None
+        raise HMSDataError(path, f"'arch' {arch!r} (head {head}) builds no {kind.name!r} model ({type(e).__name__}: {first})") from None
     return spec
 
 
