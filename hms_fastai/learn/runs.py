@@ -75,7 +75,7 @@ class RunFolder:
 
     @classmethod
     def open(cls, folder, run: dict, folds: list) -> 'RunFolder':
-        """`folder` checked for `run` (JSON-able): new, or the same run to resume; HMSDataError for another run's. Writes nothing."""
+        """`folder` checked for `run` (JSON-able): new, or the same run to resume; HMSDataError for another run's (no writing)."""
         folder = Path(folder)
         if folder.exists() and not folder.is_dir(): raise HMSDataError(folder, 'is a file, not a folder for the run')
         sweep_temp(folder)                                   # what killed writers left

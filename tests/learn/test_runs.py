@@ -107,6 +107,8 @@ def test_the_resumed_folder_is_the_uninterrupted_one(kill_chain):
     assert not [p for p in (work / 'killed').iterdir() if p.name.startswith('.')]
     manifest = json.loads((work / 'killed' / MANIFEST).read_text())
     assert manifest['complete'] and sorted(manifest['done']) == ['0', '1']
+    exports = [n for n in whole['files'] if n.endswith(('.safetensors', '.json', '_oof.csv')) and n != MANIFEST]
+    assert len(exports) == 6 and all(last['files'][n][0] == whole['files'][n][0] for n in exports)   # the same bytes
     got, want = pd.read_csv(work / 'killed' / 'oof.csv'), pd.read_csv(work / 'whole' / 'oof.csv')
     assert got.eeg_id.tolist() == want.eeg_id.tolist() and len(got) == 12
     np.testing.assert_allclose(got[TARGETS].to_numpy(), want[TARGETS].to_numpy(), rtol=0, atol=1e-6)   # the same predictions
