@@ -114,6 +114,7 @@ def test_the_resumed_folder_is_the_uninterrupted_one(kill_chain):
     np.testing.assert_allclose(got[TARGETS].to_numpy(), want[TARGETS].to_numpy(), rtol=0, atol=1e-6)   # the same predictions
 
 
+@pytest.mark.filterwarnings('ignore:.*file\\(s\\) not in models.json')       # the spoiled manifests below leave strays
 def test_another_run_is_refused_and_strays_are_never_ensembled(fastai_data, tmp_path):
     train, _, table = fastai_data
     out = tmp_path / 'run'
