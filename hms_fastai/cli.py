@@ -223,11 +223,11 @@ def _predict(a):
 def _blend(a):
     """Fit ensemble weights on the OOF predictions of run folders; write them and print the OOF KLs."""
     _out_file(a.out)
-    from .competition.blend import fit_blend, write_blend
+    from .competition.blend import check_oof, fit_blend, write_blend
     from .competition.io import load_competition, read_csv
     from .competition.meta import eeg_table
     comp = load_competition(a.data, check_files=False, test=False)
-    oofs = {str(p.parent): read_csv(p, ['eeg_id', 'fold', *TARGETS]) for p in a.oof}
+    oofs = {str(p.parent): check_oof(read_csv(p, ['eeg_id', 'fold', *TARGETS]), p) for p in a.oof}
     if len(oofs) != len(a.oof): raise HMSDataError('OOF', 'two OOF files in one run folder: give one oof.csv per run')
     blend = fit_blend(oofs, eeg_table(comp.train, comp.root / 'train.csv'), a.on)
     write_blend(blend, a.out)

@@ -1,6 +1,7 @@
 """Ensemble weights fitted on out-of-fold predictions: non-negative, summing to 1, minimising the OOF KL; checked on
 held-out folds (fitted on the others), so the gain over equal weights is not an artefact of fitting."""
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from ..core.constants import TARGETS
 from ..core.errors import HMSDataError, check_same_ids
 from .score import EPSILON, kl_rows, normalise_rows, target_table
 
-__all__ = ['Blend', 'blend_kl', 'fit_weights', 'fit_blend', 'write_blend', 'read_blend']
+__all__ = ['Blend', 'check_oof', 'blend_kl', 'fit_weights', 'fit_blend', 'write_blend', 'read_blend']
 
 
 @dataclass
@@ -27,11 +28,24 @@ class Blend:
     kl_equal: float            # OOF KL of equal weights
 
 
+def check_oof(oof: pd.DataFrame, where) -> pd.DataFrame:
+    """`oof` (eeg_id + TARGETS), its rows checked to be probabilities (HMSDataError naming `where`, the eeg_id and the column)."""
+    v = target_table(oof, str(where))
+    a = v.to_numpy()
+    for bad, what in ((~np.isfinite(a), 'is not a finite number'), (a < 0, 'is negative')):
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise HMSDataError(where, f'eeg_id {v.index[i]}: {TARGETS[j]} {what} ({a[i, j]:g}): not a probability')
+    zero = np.flatnonzero(a.sum(axis=1) == 0)
+    if len(zero): raise HMSDataError(where, f'eeg_id {v.index[zero[0]]}: every column ({", ".join(TARGETS)}) is 0: not a distribution')
+    return oof
+
+
 def _stack(oofs: dict, table: pd.DataFrame, on: str) -> tuple:
     """(truth (n, 6), predictions (members, n, 6), folds (n,)) of the rows every OOF frame and `table` share."""
     if on not in ('expert', 'all'): raise ValueError(f"on must be 'expert' or 'all', got {on!r}")
     truth = target_table(table, 'table')
-    frames = {n: f.set_index('eeg_id') for n, f in oofs.items()}
+    frames = {n: check_oof(f, n).set_index('eeg_id') for n, f in oofs.items()}
     first = next(iter(frames))
     for n, f in frames.items(): check_same_ids(frames[first].index, f.index, n, first)
     ids = frames[first].index
@@ -84,5 +98,13 @@ def read_blend(path) -> Blend:
     try: d = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise HMSDataError(path, f'not a readable blend ({type(e).__name__}: {e})') from None
-    try: return Blend(**d)
-    except TypeError: raise HMSDataError(path, f'not a blend: expected the fields {list(Blend.__dataclass_fields__)}') from None
+    if not isinstance(d, dict) or set(d) != set(Blend.__dataclass_fields__):
+        raise HMSDataError(path, f'not a blend: expected the fields {list(Blend.__dataclass_fields__)}')
+    w = d['weights']
+    if not isinstance(w, dict) or not w:
+        raise HMSDataError(path, f"'weights' must map each run folder to its weight, got {type(w).__name__} {str(w)[:60]}")
+    for name, v in w.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise HMSDataError(path, f"'weights': {name!r} has {v!r}, not a finite non-negative number")
+    if sum(w.values()) <= 0: raise HMSDataError(path, f"'weights' are all 0: nothing to weigh {list(w)} by")
+    return Blend(**d)

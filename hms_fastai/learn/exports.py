@@ -12,6 +12,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..core.atomic import atomic_path, file_hash
+from ..core.constants import TARGETS
 from ..core.errors import HMSDataError
 from ..core.version import __version__
 from ..core.train_args import TrainArgs
@@ -20,9 +21,9 @@ from .device import apply_precision, check_cuda
 from .kinds import get_kind, kind_names
 from .learner import HMSLearner, readable_progress
 from .metrics import KLDivLossFlat
-from .runs import run_exports
+from .runs import own_file, run_exports
 
-__all__ = ['SPEC_FORMAT', 'export_learner', 'load_exported', 'load_learners']
+__all__ = ['SPEC_FORMAT', 'export_learner', 'read_spec', 'load_exported', 'load_learners']
 
 SPEC_FORMAT = 1                  # bump when the JSON spec changes meaning
 
@@ -42,8 +43,14 @@ def export_learner(learn: Learner, path) -> Path:
     return path.with_suffix('.json')
 
 
-def _read_spec(path: Path) -> dict:
-    """A weights-only export's spec, checked (HMSDataError naming the file and what is wrong)."""
+def _field(path: Path, ok: bool, field: str, what: str):
+    """HMSDataError naming the spec file and its `field` unless `ok`."""
+    if not ok: raise HMSDataError(path, f'{field!r} {what}')
+
+
+def read_spec(path) -> dict:
+    """A weights-only export's spec, every field checked before anything is built from it (HMSDataError naming the field)."""
+    path = Path(path)
     try: spec = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise HMSDataError(path, f'not a readable export spec ({type(e).__name__}: {e})') from None
@@ -51,13 +58,30 @@ def _read_spec(path: Path) -> dict:
     if not isinstance(spec, dict) or [k for k in need if k not in spec]:
         raise HMSDataError(path, f'not an hms_fastai export spec: needs {need}')
     if spec['format'] != SPEC_FORMAT: raise HMSDataError(path, f"export format {spec['format']} is not the current {SPEC_FORMAT}")
-    if spec['kind'] not in kind_names(): raise HMSDataError(path, f"unknown kind of learner {spec['kind']!r}; known: {kind_names()}")
+    _field(path, spec['kind'] in kind_names(), 'kind', f"is {spec['kind']!r}, not a known kind of learner {kind_names()}")
+    kind, arch, head, channels, n_in, n_out = get_kind(spec['kind']), *(spec[k] for k in ('arch', 'head', 'channels', 'n_in', 'n_out'))
+    own_file(path.parent, spec['weights'], path, "'weights'")
+    _field(path, isinstance(spec['sha256'], str), 'sha256', f"must be the weights' sha256 (text), got {spec['sha256']!r}")
+    _field(path, isinstance(channels, list) and all(isinstance(c, str) for c in channels), 'channels', f'must be names, got {channels!r}')
+    try: kind.input_channels(channels)
+    except HMSDataError as e: raise HMSDataError(path, f"'channels': {e.what}") from None
+    _field(path, type(n_in) is int and n_in == len(channels), 'n_in', f'is {n_in!r}, not its {len(channels)} channels')
+    _field(path, type(n_out) is int and n_out == len(TARGETS), 'n_out', f'is {n_out!r}, not the {len(TARGETS)} classes')
+    _field(path, isinstance(head, dict), 'head', f'must map head arguments to values, got {head!r}')
+    other = sorted(set(head) - set(kind.head_args))
+    _field(path, not other, 'head', f'has {other}, which the {kind.name} kind does not take (it takes {list(kind.head_args)})')
+    _field(path, isinstance(arch, str), 'arch', f"must be a body's name, got {arch!r}")
+    try:
+        with torch.device('meta'): kind.model(arch, n_in, n_out, **head)      # a dry build: no memory, no weights
+    except Exception as e:
+        first = str(e).splitlines()[0] if str(e) else ''
+        raise HMSDataError(path, f"'arch' {arch!r} (head {head}) builds no {kind.name!r} model ({type(e).__name__}: {first})") from None
     return spec
 
 
 def _weights(path: Path, spec: dict) -> dict:
     """The spec's tensors, read without running any code (HMSDataError if missing, altered or truncated)."""
-    weights = path.with_name(spec['weights'])
+    weights = own_file(path.parent, spec['weights'], path, "'weights'")
     if not weights.is_file(): raise HMSDataError(weights, f'the weights of {path.name} are missing')
     if file_hash(weights) != spec['sha256']: raise HMSDataError(weights, f'its bytes do not match {path.name} (altered or truncated)')
     try: return load_file(str(weights))
@@ -87,7 +111,7 @@ def load_exported(path, trust_pickle: bool = False,  # a .pkl loads only when tr
             try: return load_learner(path, cpu=cpu)
             except Exception as e: raise HMSDataError(path, f'not a loadable fastai export ({type(e).__name__}: {e})') from None
     if not path.is_file(): raise HMSDataError(path, 'exported learner not found')
-    spec = _read_spec(path)
+    spec = read_spec(path)
     kind = get_kind(spec['kind'])
     model = kind.model(spec['arch'], spec['n_in'], spec['n_out'], **spec['head'])
     try: model.load_state_dict(_weights(path, spec))

@@ -25,6 +25,7 @@ from ..core.errors import HMSDataError
 from ..core.train_args import TrainArgs
 from ..signals.prepare import prepare
 from .device import check_cuda, choose_precision
+from .exports import read_spec
 from .kinds import get_kind
 from .recipes import TrainedFolds, check_run, train_folds
 from .runs import MANIFEST, run_exports
@@ -59,9 +60,8 @@ def check_train_args(args: TrainArgs, **learner_kwargs):
 
 
 def _spec_of(first_round) -> dict:
-    """fold 0's export spec of a finished first round (pseudo-labels): the kind and channels its learners read."""
-    exports = run_exports(first_round)
-    return json.loads(Path(exports[0]).read_text())
+    """The first fold's export spec of a finished first round (pseudo-labels, checked): the kind and channels it reads."""
+    return read_spec(run_exports(first_round)[0])
 
 
 def run_parts(args: TrainArgs) -> tuple:
@@ -100,6 +100,7 @@ def _launch(args: tuple, processes: int, out_dir: Path):
         env |= dict(accelerate_mixed_precision='no', accelerate_use_cpu='yes', accelerate_debug_rdv_file=str(rdv),
                     gloo_socket_ifname='lo', omp_num_threads=max(1, num_cpus() // processes))   # processes × threads ≤ cores
         launcher, what = PrepareForLaunch(_worker, debug=True), 'CPUs'
+    out_dir.mkdir(parents=True, exist_ok=True)
     print(f'Launching training on {processes} {what}.', flush=True)
     try:
         with patch_environment(**env): start_processes(launcher, args=args, nprocs=processes, start_method='spawn')
@@ -124,7 +125,7 @@ def train_run(data,                        # the competition folder (or its Comp
     comp = load_competition(data, test=False)
     table = fold_table(comp, args.folds, args.seed)
     parts = run_parts(args)                                  # a first round of pseudo-labels: checked finished here
-    out_dir = check_run(table, out_dir, args, **learner_kwargs).folder   # another run's folder: refused before any work
+    out_dir = check_run(table, out_dir, args, **learner_kwargs).folder   # another run's folder, a leaky first round: refused
     store_kwargs = dict(margin=args.jitter if margin is None else margin, max_seconds=max_seconds)
     if processes == 1:
         return train_folds(table, prepare(comp, cache, 'train', parts, **store_kwargs), out_dir, args, cbs=cbs, **learner_kwargs)

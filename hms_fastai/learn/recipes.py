@@ -1,7 +1,6 @@
 """Training recipes: one fold (stage 1 on all rows, then optionally stage 2 on expert rows), k folds with OOF and exports."""
 import hashlib
 import time
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -24,7 +23,7 @@ from .distributed import shard, unshard
 from .exports import export_learner, load_exported
 from .kinds import get_kind
 from .learner import hms_learner
-from .runs import RunFolder
+from .runs import RunFolder, read_manifest, run_exports
 
 __all__ = ['KeepBestModel', 'fit_best', 'train_fold', 'oof_preds', 'TrainedFolds', 'check_run', 'train_folds']
 
@@ -122,32 +121,55 @@ class TrainedFolds(NamedTuple):
     params: int
 
 
-def _run_record(table: pd.DataFrame, folds: list, args: TrainArgs, learner_kwargs: dict) -> dict:
-    """What identifies a run for its folder: the rows and their folds, and every training argument."""
+def _run_record(table: pd.DataFrame, args: TrainArgs, learner_kwargs: dict) -> dict:
+    """What identifies a run for its folder: the rows and their folds (a hash), and every training argument."""
     rows = hashlib.sha256(table[['eeg_id', 'fold']].to_numpy(np.int64).tobytes()).hexdigest()[:16]
-    return {'rows_and_folds': rows, 'folds': folds, **args.record(), **learner_kwargs}
+    return {'rows_and_folds': rows, **args.record(), **learner_kwargs}     # the folds trained: the manifest's 'folds'
 
 
-def _relabelled(table: pd.DataFrame, store, fold: int, args: TrainArgs) -> pd.DataFrame:
-    """Fold `fold`'s second-round table: training rows pseudo-labelled by the first round's fold model, validation as is."""
+def _first_round(folder, record: dict, folds: list) -> dict:
+    """A pseudo-label first round's exports (fold → path), checked finished, intact, and trained on this run's folds."""
+    # Its fold-k model must never have seen fold k's rows: the same rows in the same folds (their hash), every fold trained.
+    exports = run_exports(folder)                              # complete, every file present with its hash
+    first = read_manifest(folder)
+    theirs, ours = first['run'].get('rows_and_folds'), record['rows_and_folds']
+    if theirs != ours:
+        raise HMSDataError('pseudo', f'{folder} was trained on other folds (rows_and_folds {theirs}, this run {ours}): its fold '
+                                     f'models saw rows this run validates on')
+    missing = [k for k in folds if k not in first['folds']]
+    if missing: raise HMSDataError('pseudo', f'{folder} has no model of fold(s) {missing} (it trained {first["folds"]})')
+    return dict(zip(first['folds'], exports))
+
+
+def _relabelled(table: pd.DataFrame, store, fold: int, first, args: TrainArgs) -> pd.DataFrame:
+    """Fold `fold`'s second-round table: training rows pseudo-labelled by the first round's fold model `first`, validation as is."""
     # The first round's fold-`fold` model never saw this fold, so nothing of the validation rows' labels leaks into
     # the new training labels; the validation rows keep their own votes.
-    learn = load_exported(Path(args.pseudo) / f'fold{fold}.json', precision=args.precision)
+    learn = load_exported(first, precision=args.precision)
     rows = table[table['fold'] != fold]
     with learn.no_bar(): probs, _ = learn.tta(dl=hms_test_dl(learn.dls, rows, store))
     new = pseudo_label(rows, target_frame(rows['eeg_id'], probs.numpy()), args.pseudo_below, args.pseudo_keep)
     return pd.concat([new, table[table['fold'] == fold].assign(pseudo=False)]).loc[table.index]
 
 
-def check_run(table: pd.DataFrame, out_dir, args: TrainArgs | None = None, **kwargs) -> RunFolder:
-    """The run folder `out_dir` opened for this run (HMSDataError for another run's, or a fold short of expert rows)."""
-    args, learner_kwargs = TrainArgs.split(args, **kwargs)
+def _open_run(table: pd.DataFrame, out_dir, args: TrainArgs, learner_kwargs: dict) -> tuple[RunFolder, dict]:
+    """The run folder checked for this run (nothing written), and a pseudo-label first round's exports by fold."""
     folds = sorted(set(table['fold'])) if args.folds_used is None else list(args.folds_used)
     missing = sorted(set(folds) - set(table['fold']))
     if missing: raise HMSDataError('folds_used', f'fold(s) {missing} are not in the table (folds {sorted(set(table["fold"]))})')
     if args.epochs2:
         for k in folds: _expert_stage(table, k, args.bs)      # every fold's second stage, before any training
-    return RunFolder.begin(out_dir, _run_record(table, folds, args, learner_kwargs), folds)
+    record = _run_record(table, args, learner_kwargs)
+    first = _first_round(args.pseudo, record, folds) if args.pseudo else {}
+    return RunFolder.open(out_dir, record, folds), first
+
+
+def check_run(table: pd.DataFrame, out_dir, args: TrainArgs | None = None, **kwargs) -> RunFolder:
+    """The run folder `out_dir` checked for this run, nothing written (HMSDataError: another run's, a leaky first round…)."""
+    # Refused: another run's folder, a fold short of expert rows for stage 2, a pseudo-label first round unfinished,
+    # altered, or trained on other folds.
+    args, learner_kwargs = TrainArgs.split(args, **kwargs)
+    return _open_run(table, out_dir, args, learner_kwargs)[0]
 
 
 @delegates(TrainArgs)
@@ -157,24 +179,26 @@ def train_folds(table: pd.DataFrame, store, out_dir,
                 cbs=(),                          # more fastai callbacks for every fit, not part of the run (e.g. TensorBoard)
                 **kwargs) -> TrainedFolds | None:
     """`train_fold` for each fold of `table.fold` (else fold_table's) into out_dir, a run folder: resumable after a kill."""
-    # out_dir/fold{k}.pkl (+ .safetensors/.json weights-only) and fold{k}_oof.csv per fold, oof.csv and models.json
-    # last. Started again after a kill, the same run keeps its finished folds; a folder of another run is refused.
-    # args.pseudo (a first round's run folder): a second round on pseudo-labelled rows.
+    # out_dir/models.json first (the run, no fold done); per fold fold{k}_history.csv, fold{k}_oof.csv, fold{k}.pkl
+    # (+ .safetensors/.json weights-only), then the fold recorded in models.json; oof.csv and models.json complete last.
+    # Started again after a kill at any point, the same run keeps its finished folds; a folder of another run is refused.
+    # args.pseudo (a finished first round's run folder, on these folds): a second round on pseudo-labelled rows.
     args, learner_kwargs = TrainArgs.split(args, **kwargs)
     if 'fold' not in table.columns: table = add_folds(table, args.folds, args.seed)
-    run = check_run(table, out_dir, args, **learner_kwargs)
+    run, first = _open_run(table, out_dir, args, learner_kwargs)
     folds, writer = run.manifest['folds'], not (distributed and rank_distrib())
+    if writer: run.start()                                   # the manifest first: whatever a kill leaves, this resumes
     if writer and set(folds) - run.done: print(precision_plan(args.precision, spatial=get_kind(args.kind).spatial)['note'], flush=True)
     paths, oofs, learn = [], [], None
     for k in folds:
         path, oof_path, history = run.folder / f'fold{k}.json', run.folder / f'fold{k}_oof.csv', run.folder / f'fold{k}_history.csv'
         if k not in run.done:
             t0 = time.perf_counter()
-            learn = train_fold(_relabelled(table, store, k, args) if args.pseudo else table, store, k, args,
+            learn = train_fold(_relabelled(table, store, k, first[k], args) if args.pseudo else table, store, k, args,
                                distributed=distributed, cbs=cbs, **learner_kwargs)
-            if writer:
-                with atomic_path(oof_path) as tmp: oof_preds(learn).to_csv(tmp, index=False)
+            if writer:                                       # each file whole (atomic), the fold recorded only after all
                 with atomic_path(history) as tmp: learn.history.to_csv(tmp, index_label='epoch')
+                with atomic_path(oof_path) as tmp: oof_preds(learn).to_csv(tmp, index=False)
                 path = export_learner(learn, path)
                 run.record(k, [p for p in (path.with_suffix('.pkl'), path.with_suffix('.safetensors'), path, oof_path, history)
                                if p.exists()], seconds=time.perf_counter() - t0)

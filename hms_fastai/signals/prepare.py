@@ -69,12 +69,11 @@ def _save_npy(path: Path, a: np.ndarray):
     with atomic_path(path, '.npy') as tmp: np.save(tmp, a)
 
 
-def _save_parquet(path: Path, df: pd.DataFrame, writable: bool = True):
-    """Write a table atomically as parquet, unless the file already holds exactly these bytes (read-only caches stay so)."""
+def _save_parquet(path: Path, df: pd.DataFrame):
+    """Write a table atomically as parquet, unless the file already holds exactly these bytes."""
     buf = io.BytesIO()
     df.to_parquet(buf, index=False)
     if path.is_file() and path.read_bytes() == buf.getvalue(): return
-    if not writable: raise HMSDataError(path.parent, f'is read-only and its {path.name} is missing or out of date: prepare it where it can be written')
     with atomic_path(path, '.parquet') as tmp: tmp.write_bytes(buf.getvalue())
 
 
@@ -118,13 +117,15 @@ def _centres(comp, table: pd.DataFrame, split: str) -> pd.DataFrame:
 
 
 def _spec_ranges(table: pd.DataFrame, windows: pd.DataFrame, margin: float) -> pd.DataFrame:
-    """Per spectrogram the file rows [lo, hi) that the crops of its eegs' windows and centres need, ± `margin` seconds."""
+    """Per spectrogram the file rows [lo, hi) its eegs' crops need (± `margin` s), and its last crop (last_s, of last_eeg)."""
     pad = math.ceil(margin / SPEC_STEP)
     rows = pd.concat([windows[['eeg_id', 'spec_s']], table[['eeg_id', 'centre_spec_s']].rename(columns={'centre_spec_s': 'spec_s'})])
     rows = rows.merge(table[['eeg_id', 'spectrogram_id']], on='eeg_id').assign(row=lambda d: [spec_row(s) for s in d.spec_s])
-    g = rows.groupby('spectrogram_id').row.agg(['min', 'max'])
-    return pd.DataFrame({'spectrogram_id': g.index, 'lo': np.maximum(g['min'].to_numpy() - pad, 0),
-                         'hi': g['max'].to_numpy() + SPEC_WINDOW + pad})
+    g = rows.groupby('spectrogram_id').row
+    last = rows.loc[g.idxmax()]
+    return pd.DataFrame({'spectrogram_id': last.spectrogram_id.to_numpy(), 'lo': np.maximum(g.min().to_numpy() - pad, 0),
+                         'hi': g.max().to_numpy() + SPEC_WINDOW + pad, 'last_s': last.spec_s.to_numpy(),
+                         'last_eeg': last.eeg_id.to_numpy()})
 
 
 def _spec_chunks(ranges: pd.DataFrame) -> list:
@@ -139,14 +140,17 @@ def _spec_chunks(ranges: pd.DataFrame) -> list:
 def _build_spec_chunk(comp, split: str, part: pd.DataFrame, path: Path, pool) -> pd.DataFrame:
     """Read a chunk's spectrograms (in parallel), save their needed rows concatenated; return where each one lies."""
     def one(r):
-        values = read_spectrogram(comp.spec_path(r.spectrogram_id, split))[SPEC_COLUMNS].to_numpy()
-        if r.lo >= len(values):
-            raise HMSDataError(comp.spec_path(r.spectrogram_id, split), f'crop at row {r.lo} starts past the end ({len(values)} rows)')
+        where = comp.spec_path(r.spectrogram_id, split)
+        values = read_spectrogram(where)[SPEC_COLUMNS].to_numpy()
+        if spec_row(r.last_s) >= len(values):          # any window of any of its eegs, not only the first one's
+            raise HMSDataError(where, f'eeg_id {r.last_eeg}: its spectrogram offset {r.last_s:g} s is past the end of the file '
+                                      f'({len(values)} rows, {len(values) * SPEC_STEP:g} s)')
         return values[r.lo:r.hi], len(values)
     parts = list(pool.map(one, part.itertuples()))
     _save_npy(path, np.concatenate([p for p, _ in parts]).astype(np.float32))
     n = np.array([len(p) for p, _ in parts])
-    return part.assign(n=n, offset=np.cumsum(n) - n, file_rows=[k for _, k in parts], spec_bytes=path.stat().st_size)
+    return part.drop(columns=['last_s', 'last_eeg']).assign(n=n, offset=np.cumsum(n) - n, file_rows=[k for _, k in parts],
+                                                            spec_bytes=path.stat().st_size)
 
 
 def _prepare_specs(comp, cache: Path, table: pd.DataFrame, windows: pd.DataFrame, split: str, margin: float, pool,
@@ -261,10 +265,11 @@ def prepare(data, cache_dir, split: str = 'train', parts=PARTS, margin: float = 
         counts = windows.groupby('eeg_id', sort=False).size()
         table = table.merge(index, on='eeg_id').assign(win_count=counts.loc[table.eeg_id].to_numpy())
         table['win_first'] = np.cumsum(table.win_count) - table.win_count
-        _save_parquet(cache / split / 'windows.parquet', windows, writable)
-        _save_parquet(cache / split / 'index.parquet', table, writable)
-        if writable: _remove_stale(cache / split, table, parts)
-    return Store.open(cache, split, [c for c in CHANNELS if part_of(c) in parts])
+        if writable:        # for Store.open; a read-only cache serves this request from its chunks alone (checked above)
+            _save_parquet(cache / split / 'windows.parquet', windows)
+            _save_parquet(cache / split / 'index.parquet', table)
+            _remove_stale(cache / split, table, parts)
+    return Store(cache, split, table, windows, [c for c in CHANNELS if part_of(c) in parts])
 
 
 def _remove_stale(folder: Path, table: pd.DataFrame, parts):

@@ -1,5 +1,6 @@
 """Ensemble weights fitted on OOF: the optimum of a constructed case, the gradient, the held-out check, the CLI."""
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -93,3 +94,28 @@ def test_cli_blend_writes_weights_predict_reads(tmp_path, synth_root, capsys):
     blend = read_blend(tmp_path / 'w.json')
     assert set(blend.weights) == {str(tmp_path / 'a'), str(tmp_path / 'b')} and out[-1].startswith('OOF KL on all rows: fitted')
     assert json.loads((tmp_path / 'w.json').read_text())['on'] == 'all'
+
+
+@pytest.mark.parametrize('value, wanted', [(np.nan, 'B: eeg_id 4: lpd_vote is not a finite number \\(nan\\)'),
+                                           (np.inf, 'B: eeg_id 4: lpd_vote is not a finite number \\(inf\\)'),
+                                           (-0.25, 'B: eeg_id 4: lpd_vote is negative \\(-0.25\\)'),
+                                           (None, 'B: eeg_id 4: every column .* is 0')])
+def test_oof_rows_that_are_not_probabilities_are_refused(value, wanted):
+    table, oofs = _case()
+    bad = oofs['B'].copy()
+    if value is None: bad.loc[bad.eeg_id == 4, TARGETS] = 0.0
+    else: bad.loc[bad.eeg_id == 4, 'lpd_vote'] = value
+    with pytest.raises(HMSDataError, match=wanted): fit_blend({**oofs, 'B': bad}, table, 'all')
+
+
+@pytest.mark.parametrize('weights, wanted', [({'a': -1}, "'weights': 'a' has -1, not a finite non-negative number"),
+                                             ({'a': float('nan')}, "'weights': 'a' has nan"), ({'a': '0.5'}, "'weights': 'a' has '0.5'"),
+                                             ({'a': True}, "'weights': 'a' has True"), ({'a': 0, 'b': 0.0}, "'weights' are all 0"),
+                                             ([0.5, 0.5], "'weights' must map each run folder to its weight, got list"),
+                                             ({}, "'weights' must map each run folder")])
+def test_a_blend_file_with_weights_that_weigh_nothing_is_refused(weights, wanted, tmp_path):
+    path = tmp_path / 'b.json'
+    path.write_text(json.dumps({'weights': weights, 'on': 'all', 'kl': 0.1, 'kl_heldout': 0.2, 'kl_equal': 0.3}))
+    with pytest.raises(HMSDataError, match=f'b.json: {re.escape(wanted)}'): read_blend(path)
+    path.write_text(json.dumps({'weights': {'a': 0.25, 'b': 0.75, 'c': 0}, 'on': 'all', 'kl': 0.1, 'kl_heldout': 0.2, 'kl_equal': 0.3}))
+    assert read_blend(path).weights == {'a': 0.25, 'b': 0.75, 'c': 0}

@@ -1,6 +1,7 @@
 """Bad input through every subcommand: exit 2, one stderr line naming the file / id / argument, no traceback, and no
-file written or changed."""
+file written or changed (but for what a valid run keeps, named by the case)."""
 import argparse
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 
 from hms_fastai.cli import main, parser
+from hms_fastai.core.constants import CHANNELS, TARGETS
 
 
 def _snapshot(root: Path) -> dict:
@@ -85,6 +87,85 @@ def _experiments(d, w, *extra):
     return ['experiments', '--data', str(d), '--cache', str(w / 'cache'), '--out', str(w / 'exp'), *extra]
 
 
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _export(folder: Path, k: int = 0, **change) -> Path:
+    """A fold export in `folder`: its weights file (not real tensors: every case is refused before they are read) and its
+    spec, with `change`d fields."""
+    folder.mkdir(exist_ok=True)
+    (folder / f'fold{k}.safetensors').write_bytes(b'tensors')
+    spec = {'format': 1, 'kind': 'image', 'arch': 'test_efficientnet', 'n_in': 8, 'n_out': 6, 'head': {}, 'channels': list(CHANNELS),
+            'weights': f'fold{k}.safetensors', 'sha256': _sha(folder / f'fold{k}.safetensors'), **change}
+    (folder / f'fold{k}.json').write_text(json.dumps(spec))
+    return folder / f'fold{k}.json'
+
+
+def _finished(w: Path, name: str = 'run', run: dict | None = None, complete: bool = True, folds=(0, 1), names=None) -> Path:
+    """A finished run folder of such exports: models.json with each file's hash (`names`: fold → its file names instead)."""
+    out = w / name
+    for k in folds: _export(out, k)
+    names = names or {k: [f'fold{k}.json', f'fold{k}.safetensors'] for k in folds}
+    done = {str(k): {n: _sha(out / n) if (out / n).is_file() else _sha(w / 'other' / Path(n).name) for n in ns} for k, ns in names.items()}
+    (out / 'models.json').write_text(json.dumps({'format': 1, 'run': run or {}, 'folds': list(folds), 'done': done,
+                                                 'complete': complete, 'files': {}}))
+    return out
+
+
+def _escaping(w: Path) -> Path:
+    """A finished run whose fold 0 entries point into a sibling folder, with valid hashes."""
+    _export(w / 'other', 0)
+    return _finished(w, names={0: ['../other/fold0.json', '../other/fold0.safetensors'], 1: ['fold1.json', 'fold1.safetensors']})
+
+
+def _link_out(w: Path) -> Path:
+    """An export whose weights file is a link to a file outside its folder."""
+    spec = _export(w / 'm')
+    (w / 'x.safetensors').write_bytes(b'tensors')
+    spec.with_suffix('.safetensors').unlink()
+    spec.with_suffix('.safetensors').symlink_to(w / 'x.safetensors')
+    return spec
+
+
+def _less_done(w: Path) -> Path:
+    """A finished run whose models.json lists a fold it has no files of."""
+    out = _finished(w)
+    m = json.loads((out / 'models.json').read_text())
+    (out / 'models.json').write_text(json.dumps({**m, 'folds': [0, 1, 2]}))
+    return out
+
+
+def _oof(d: Path, w: Path, row: int, values) -> Path:
+    """An OOF file of every train eeg (uniform probabilities) whose row `row` holds `values` (6 numbers)."""
+    ids = np.sort(pd.read_csv(d / 'train.csv').eeg_id.unique())
+    p = np.full((len(ids), 6), 1 / 6)
+    p[row] = values
+    (w / 'a').mkdir()
+    pd.DataFrame({'eeg_id': ids, 'fold': np.arange(len(ids)) % 2, **dict(zip(TARGETS, p.T))}).to_csv(w / 'a' / 'oof.csv', index=False)
+    return w / 'a' / 'oof.csv'
+
+
+def _blend(d: Path, w: Path, row: int, values) -> list:
+    return ['blend', str(_oof(d, w, row, values)), '--data', str(d), '--out', str(w / 'b.json')]
+
+
+def _weights_file(w: Path, weights) -> Path:
+    """A blend file (hms-fastai blend's fields) with these weights."""
+    (w / 'b.json').write_text(json.dumps({'weights': weights, 'on': 'expert', 'kl': 0.5, 'kl_heldout': 0.6, 'kl_equal': 0.7}))
+    return w / 'b.json'
+
+
+def _several_rows_past_the_end(df: pd.DataFrame) -> pd.DataFrame:
+    """train.csv with the spectrogram offset of one row of an eeg that has several rows far past its file's end."""
+    row = df.index[df.eeg_id.duplicated(keep=False)][-1]
+    return df.assign(spectrogram_label_offset_seconds=df.spectrogram_label_offset_seconds.astype(float).where(df.index != row, 77777))
+
+
+def _pseudo(d, w, first, *extra):
+    return _train(d, w, '--epochs2', '0', '--folds', '2', '--pseudo', str(first), *extra)
+
+
 def _votes(v):
     return lambda df: df.assign(seizure_vote=df.seizure_vote.astype(float).where(df.index > 0, v))
 
@@ -93,7 +174,7 @@ def _offset(v, col='eeg_label_offset_seconds'):
     return lambda df: df.assign(**{col: df[col].astype(float).where(df.index > 0, v)})
 
 
-CASES = {   # name → (args from (data, work), what the one stderr line must name)
+CASES = {   # name → (args from (data, work), what the one stderr line must name (or each of several)[, what a valid run keeps])
     'synth: --out is a file': (lambda d, w: ['synth', '--out', str(_file(w))], 'is a file, not a folder'),
     'synth: --out holds real files': (lambda d, w: ['synth', '--out', str(_folder(w, 'comp', ['train.csv']))], 'not a previous synthetic output'),
     'synth: --n-eegs 0': (lambda d, w: ['synth', '--out', str(w / 's'), '--n-eegs', '0'], 'argument --n-eegs: must be at least 1'),
@@ -184,6 +265,51 @@ CASES = {   # name → (args from (data, work), what the one stderr line must na
     'compare: A missing': (lambda d, w: ['compare', str(w / 'a.csv'), str(d / 'test_solution.csv')], 'a.csv: file not found'),
     'compare: --plot is a folder': (lambda d, w: ['compare', str(d / 'test_oracle.csv'), str(d / 'test_solution.csv'), '--plot', str(w)],
                                     '--plot: '),
+    # issue 19 §1: a run folder names only its own files; a spec is checked whole before anything is built from it
+    'predict: models.json names ../other/fold0.json': (lambda d, w: _predict(d, w, _escaping(w)),
+                                                       ("run/models.json: 'done' fold 0 names '../other/fold0.json'", 'own folder')),
+    'predict: models.json lists more folds than files': (lambda d, w: _predict(d, w, _less_done(w)),
+                                                         "models.json: 'folds' lists fold 2, but 'done' has no files of it"),
+    'predict: spec weights ../x.safetensors': (lambda d, w: _predict(d, w, _export(w / 'm', weights='../x.safetensors')),
+                                               "fold0.json: 'weights' names '../x.safetensors', not a file of its own folder"),
+    'predict: spec weights /etc/passwd': (lambda d, w: _predict(d, w, _export(w / 'm', weights='/etc/passwd')),
+                                          "fold0.json: 'weights' names '/etc/passwd', not a file of its own folder"),
+    'predict: spec weights a link leaving the folder': (lambda d, w: _predict(d, w, _link_out(w)),
+                                                        ("fold0.json: 'weights' names 'fold0.safetensors', a link to", 'x.safetensors outside')),
+    'predict: spec unknown arch': (lambda d, w: _predict(d, w, _export(w / 'm', arch='not_a_net')),
+                                   "fold0.json: 'arch' 'not_a_net' (head {}) builds no 'image' model (RuntimeError: Unknown model"),
+    'predict: spec head the body does not take': (lambda d, w: _predict(d, w, _export(w / 'm', head={'depth': 3})),
+                                                  "fold0.json: 'head' has ['depth'], which the image kind does not take"),
+    'predict: spec unknown channel': (lambda d, w: _predict(d, w, _export(w / 'm', channels=[*CHANNELS[:7], 'eeg_XX'])),
+                                      "fold0.json: 'channels': the image kind cannot read ['eeg_XX']"),
+    'predict: spec n_in not its channels': (lambda d, w: _predict(d, w, _export(w / 'm', n_in=3)), "fold0.json: 'n_in' is 3, not its 8 channels"),
+    # §2: blends refuse what cannot be a probability, before any learner loads
+    'blend: NaN in an OOF file': (lambda d, w: _blend(d, w, 3, [np.nan, 1, 0, 0, 0, 0]),
+                                  ('oof.csv: eeg_id ', ': seizure_vote is not a finite number (nan)')),
+    'blend: inf in an OOF file': (lambda d, w: _blend(d, w, 0, [0, 0, np.inf, 0, 0, 0]), ('oof.csv: eeg_id ', ': gpd_vote is not a finite number (inf)')),
+    'blend: a negative OOF value': (lambda d, w: _blend(d, w, 5, [1, -0.2, 0, 0, 0, 0.2]), ('oof.csv: eeg_id ', ': lpd_vote is negative (-0.2)')),
+    'blend: an all-zero OOF row': (lambda d, w: _blend(d, w, 1, [0] * 6), ('oof.csv: eeg_id ', ': every column', 'is 0: not a distribution')),
+    'predict: --weights negative': (lambda d, w: _predict(d, w, w) + ['--weights', str(_weights_file(w, {'run': -1.0}))],
+                                    "b.json: 'weights': 'run' has -1.0, not a finite non-negative number"),
+    'predict: --weights NaN': (lambda d, w: _predict(d, w, w) + ['--weights', str(_weights_file(w, {'run': float('nan')}))],
+                               "b.json: 'weights': 'run' has nan, not a finite"),
+    'predict: --weights all zero': (lambda d, w: _predict(d, w, w) + ['--weights', str(_weights_file(w, {'run': 0, 'other': 0}))],
+                                    "b.json: 'weights' are all 0"),
+    'predict: --weights a list': (lambda d, w: _predict(d, w, w) + ['--weights', str(_weights_file(w, [0.5, 0.5]))],
+                                  "b.json: 'weights' must map each run folder to its weight, got list"),
+    'predict: --weights a string weight': (lambda d, w: _predict(d, w, w) + ['--weights', str(_weights_file(w, {'run': '0.5'}))],
+                                           "b.json: 'weights': 'run' has '0.5', not a finite non-negative number"),
+    # §4: a pseudo-label first round that would leak, or is unfinished or altered, is refused before any training
+    'train: --pseudo trained on other folds': (lambda d, w: _pseudo(d, w, _finished(w, 'first', run={'rows_and_folds': 'other'})),
+                                               ('--pseudo: ', 'first was trained on other folds')),
+    'train: --pseudo unfinished': (lambda d, w: _pseudo(d, w, _finished(w, 'first', complete=False)),
+                                   'first/models.json: the run is not finished'),
+    'train: --pseudo with a fold file gone': (lambda d, w: _pseudo(d, w, (_finished(w, 'first'), (w / 'first' / 'fold1.safetensors').unlink())[0]),
+                                              'first: the files of fold 1 are missing or altered since training'),
+    # §6: a spectrogram offset past the end on one row of a several-row eeg (the cache folder, as a valid run's, is kept)
+    'prepare: spectrogram offset past the end, several-row eeg': (
+        lambda d, w: ['prepare', '--data', str(_spoil(d, w, 'train.csv', _several_rows_past_the_end)), '--cache', str(w / 'c')],
+        ('.parquet: eeg_id ', ': its spectrogram offset 77777 s is past the end of the file'), ('c',)),
 }
 
 
@@ -230,15 +356,16 @@ CASES |= {   # issue 20: tune, runs, experiments --config, train --log
 
 @pytest.mark.parametrize('case', CASES)
 def test_refused_with_one_line_and_nothing_written(case, data, tmp_path, capsys):
-    make, wanted = CASES[case]
+    make, wanted, keeps = (*CASES[case], ())[:3]
     args = make(data, tmp_path)
     before, data_before = _snapshot(tmp_path), _snapshot(data)
     try: code = main(args)
     except SystemExit as e: code = e.code                    # argparse's own refusals
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
-    assert wanted in err[0] and 'Traceback' not in err[0], err[0]
-    assert _snapshot(tmp_path) == before and _snapshot(data) == data_before
+    assert all(w in err[0] for w in ([wanted] if isinstance(wanted, str) else wanted)) and 'Traceback' not in err[0], err[0]
+    after = {p: v for p, v in _snapshot(tmp_path).items() if p not in before and Path(p).parts[0] in keeps}
+    assert {p: v for p, v in _snapshot(tmp_path).items() if p not in after} == before and _snapshot(data) == data_before
 
 
 def test_the_matrix_covers_every_subcommand():

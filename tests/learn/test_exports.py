@@ -88,8 +88,10 @@ def test_damaged_exports_are_refused(exported, tmp_path):
     spec_path.write_text(json.dumps({**spec, 'sha256': __import__('hashlib').sha256(b'not safetensors at all').hexdigest()}))
     with pytest.raises(HMSDataError, match='not a readable safetensors file'): load_exported(spec_path)
     weights.write_bytes(data)
-    spec_path.write_text(json.dumps({**spec, 'n_in': 4}))                        # the tensors do not fit the spec
-    with pytest.raises(HMSDataError, match='its tensors do not fit test_efficientnet with n_in=4'): load_exported(spec_path)
+    spec_path.write_text(json.dumps({**spec, 'head': {'lin_ftrs': [16]}}))     # the tensors do not fit the spec
+    with pytest.raises(HMSDataError, match='its tensors do not fit test_efficientnet with n_in=8'): load_exported(spec_path)
+    spec_path.write_text(json.dumps({**spec, 'n_in': 4}))
+    with pytest.raises(HMSDataError, match="'n_in' is 4, not its 8 channels"): load_exported(spec_path)
     spec_path.write_text('{"format": 1')
     with pytest.raises(HMSDataError, match='not a readable export spec'): load_exported(spec_path)
     (tmp_path / 'fold0.json').unlink()

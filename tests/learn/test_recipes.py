@@ -128,3 +128,27 @@ def test_pseudo_round_relabels_only_low_vote_training_rows_with_the_fold_model(f
         preds, _ = learn.tta(dl=hms_test_dl(learn.dls, low, train))
         np.testing.assert_allclose(low[TARGETS].to_numpy(), 0.1 * table.loc[low.index, TARGETS].to_numpy() + 0.9 * preds.numpy(),
                                    atol=1e-5)
+
+
+def test_a_pseudo_first_round_is_checked_before_any_training(fastai_data, tmp_path, monkeypatch):
+    import json
+    from hms_fastai.competition.meta import add_folds
+    from hms_fastai.learn import recipes
+    from hms_fastai.learn.runs import MANIFEST
+    train, _, table = fastai_data
+    first = tmp_path / 'first'
+    train_folds(table, train, first, folds_used=[1], epochs=1, **{**TINY, 'bs': 4})
+    monkeypatch.setattr(recipes, 'train_fold', lambda *a, **k: pytest.fail('trained before the first round was checked'))
+
+    def second(t=table, **kw):
+        return train_folds(t, train, tmp_path / 'second', epochs=1, pseudo=first, **{**TINY, 'bs': 4, 'folds_used': [1], **kw})
+    with pytest.raises(HMSDataError, match='first was trained on other folds .*saw rows this run validates on'):
+        second(add_folds(table.drop(columns='fold'), 2))                    # its fold-1 model saw some of these fold-1 rows
+    with pytest.raises(HMSDataError, match='has no model of fold\\(s\\) \\[0\\]'): second(folds_used=[0, 1])
+    manifest = (first / MANIFEST).read_text()
+    (first / MANIFEST).write_text(json.dumps({**json.loads(manifest), 'complete': False}))
+    with pytest.raises(HMSDataError, match='the run is not finished'): second()
+    (first / MANIFEST).write_text(manifest)
+    (first / 'fold1.safetensors').write_bytes(b'altered')
+    with pytest.raises(HMSDataError, match='the files of fold 1 are missing or altered'): second()
+    assert not (tmp_path / 'second').exists()                                # nothing begun

@@ -169,3 +169,39 @@ def test_a_prepare_killed_before_its_manifest_recovers(synth_root, tmp_path):
     (cache / '.manifest.json.999999.tmp').write_text('{"form')                 # a dead writer's half-written manifest
     st = prepare(synth_root, cache, 'test')
     assert len(st) == 6 and not list(cache.glob('.*.tmp'))
+
+
+@pytest.mark.parametrize('rows', ['several', 'one'])
+def test_a_spectrogram_offset_past_the_end_is_refused_naming_the_eeg(synth_root, tmp_path, rows):
+    data = tmp_path / 'data'
+    shutil.copytree(synth_root, data)
+    train = pd.read_csv(data / 'train.csv')
+    n = train.groupby('eeg_id').size()
+    eeg = int(n[n > 1].index[0] if rows == 'several' else n[n == 1].index[0])
+    row = train.index[train.eeg_id == eeg][-1]                                  # the eeg's last row only
+    train.loc[row, 'spectrogram_label_offset_seconds'] = 99_999
+    train.to_csv(data / 'train.csv', index=False)
+    sid = int(train.loc[row, 'spectrogram_id'])
+    with pytest.raises(HMSDataError, match=f'{sid}.parquet: eeg_id {eeg}: its spectrogram offset 99999 s is past the end'):
+        prepare(data, tmp_path / 'cache', parts=('spec',))
+    assert not list((tmp_path / 'cache' / 'train').glob('spec_*'))               # no chunk written
+
+
+def test_a_read_only_cache_serves_any_request_its_chunks_hold(synth_root, tmp_path, monkeypatch):
+    from hms_fastai.cli import main
+    cache = tmp_path / 'cache'
+    run = lambda *parts: main(['prepare', '--data', str(synth_root), '--cache', str(cache), *parts])
+    assert run() == 0                                                            # as an image train: both parts
+    want = Store.open(cache)
+    pd.testing.assert_frame_equal(prepare(synth_root, cache)._index, want._index)   # prepare's store: the one on disk
+    assert run('--parts', 'eeg') == 0                                            # then a --kind signal train: eeg only
+    before = _snapshot(cache)
+    monkeypatch.setattr(prepare_mod, '_writable', lambda folder: False)           # then read-only (root ignores chmod)
+    assert [run(), run('--parts', 'eeg'), run('--parts', 'spec')] == [0, 0, 0]     # everything each request reads is there
+    assert _snapshot(cache) == before
+    got = prepare(synth_root, cache)
+    pd.testing.assert_frame_equal(got._index, want._index)
+    pd.testing.assert_frame_equal(got._windows, want._windows)
+    np.testing.assert_array_equal(got.images(got.table.eeg_id[:3]), want.images(want.table.eeg_id[:3]))
+    with pytest.raises(HMSDataError, match='train: is read-only and (spec|eeg)_.* is missing or truncated'):
+        prepare(synth_root, cache, margin=3)                                     # another store would need writing
