@@ -133,6 +133,17 @@ def _draw_totals(rng, n: int, expert: bool = False) -> np.ndarray:
     return np.choose(kind, [rng.integers(1, 4, n), rng.integers(4, 10, n), many])
 
 
+def _tables(rng, rec, patient, first, per_rec, start, length, rec_len, eeg, n_sub, offset) -> tuple:
+    """(recordings, eegs, rows) dicts of arrays of a laid-out train split; each eeg's pattern mostly its recording's."""
+    n, n_rec = len(rec), len(per_rec)
+    sub_in_rec = _group_cumsum(np.ones(len(eeg), np.int64), np.bincount(rec[eeg], minlength=n_rec)) - 1
+    dominant = np.where(rng.random(n) < 0.75, rng.choice(6, n_rec, p=CLASS_FREQ)[rec], rng.choice(6, n, p=CLASS_FREQ))
+    return (dict(length=rec_len, patient=patient, first=first, count=per_rec),
+            dict(rec=rec, start=start, length=length, probs=_draw_probs(rng, dominant), totals=_draw_totals(rng, n)),
+            dict(eeg=eeg, sub=_group_cumsum(np.ones(len(eeg), np.int64), n_sub) - 1, offset=offset,
+                 spec_offset=start[eeg] + offset, spec_sub=sub_in_rec))
+
+
 def _train_layout(rng, n: int) -> tuple:
     """Recordings, eegs and label rows of the train split, as (recordings, eegs, rows) dicts of arrays."""
     rec = np.repeat(np.arange(n), rng.choice([1, 2, 3], n, p=[0.5, 0.3, 0.2]))[:n]
@@ -151,12 +162,7 @@ def _train_layout(rng, n: int) -> tuple:
     step[first] = np.where(rng.random(n_rec) < 0.5, 0, 2 * rng.integers(1, 31, n_rec))
     start = _group_cumsum(step, per_rec)
     rec_len = np.maximum.reduceat(start + max_off, first) + 600 + 2 * rng.integers(0, 31, n_rec)
-    sub_in_rec = _group_cumsum(np.ones(len(eeg), np.int64), np.bincount(rec[eeg], minlength=n_rec)) - 1
-    dominant = np.where(rng.random(n) < 0.75, rng.choice(6, n_rec, p=CLASS_FREQ)[rec], rng.choice(6, n, p=CLASS_FREQ))
-    return (dict(length=rec_len, patient=patient, first=first, count=per_rec),
-            dict(rec=rec, start=start, length=length, probs=_draw_probs(rng, dominant), totals=_draw_totals(rng, n)),
-            dict(eeg=eeg, sub=_group_cumsum(np.ones(len(eeg), np.int64), n_sub) - 1, offset=offset,
-                 spec_offset=start[eeg] + offset, spec_sub=sub_in_rec))
+    return _tables(rng, rec, patient, first, per_rec, start, length, rec_len, eeg, n_sub, offset)
 
 
 def _test_layout(rng, m: int) -> tuple:
@@ -401,12 +407,7 @@ def _competition_layout(rng, scale: float) -> tuple:
     step[first] = 0
     start = _group_cumsum(step, per_rec)
     rec_len = np.maximum.reduceat(start + max_off, first) + 600
-    sub_in_rec = _group_cumsum(np.ones(len(eeg), np.int64), np.bincount(rec[eeg], minlength=n_rec)) - 1
-    dominant = np.where(rng.random(n) < 0.75, rng.choice(6, n_rec, p=CLASS_FREQ)[rec], rng.choice(6, n, p=CLASS_FREQ))
-    return (dict(length=rec_len, patient=patient, first=first, count=per_rec),
-            dict(rec=rec, start=start, length=length, probs=_draw_probs(rng, dominant), totals=_draw_totals(rng, n)),
-            dict(eeg=eeg, sub=_group_cumsum(np.ones(len(eeg), np.int64), n_sub) - 1, offset=offset,
-                 spec_offset=start[eeg] + offset, spec_sub=sub_in_rec))
+    return _tables(rng, rec, patient, first, per_rec, start, length, rec_len, eeg, n_sub, offset)
 
 
 def _mlebench_test_spectrograms(train: pd.DataFrame) -> np.ndarray:

@@ -40,15 +40,6 @@ def tiny(cfg):
     return replace(cfg, arch='test_efficientnet') if hasattr(cfg, 'arch') else cfg
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One torch thread for these tiny models: on a busy 2-core machine two threads wait on each other (~10× slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope='module')
 def run(synth_root, tmp_path_factory):
     """Every registered config, tiny: 2 folds, 1 epoch, the test arch; → (results table, output folder, cache)."""

@@ -110,15 +110,6 @@ def test_the_base_install_runs_without_optuna(tmp_path, synth_root):
     assert not (tmp_path / 'o').exists()
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One torch thread for these tiny models (two threads on a busy 2-core machine wait on each other)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 class SpoilHead(Callback):
     """Every validation prediction made logit 100 for seizure and 0 elsewhere, whatever the input."""
 
