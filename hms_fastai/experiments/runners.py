@@ -1,5 +1,5 @@
 """Running configs: each kind of config trained on one shared fold assignment, scored side by side in one table."""
-from .. import learn  # noqa: F401  (first: fastai is imported quietly there)
+from .. import learn as _quiet_fastai  # noqa: F401  (first: fastai is imported quietly there)
 
 import importlib.util
 import time

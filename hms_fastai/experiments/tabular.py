@@ -1,5 +1,5 @@
 """The tabular system: Kaggle-spectrogram summary features (region × band × window) and a tabular model on them."""
-from .. import learn  # noqa: F401  (first: fastai is imported quietly there)
+from .. import learn as _quiet_fastai  # noqa: F401  (first: fastai is imported quietly there)
 
 import warnings
 

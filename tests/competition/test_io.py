@@ -126,7 +126,7 @@ def test_repeated_test_ids_are_valid(synth_root, tmp_path, capsys):
     table = eeg_table(comp.test, root / 'test.csv')
     assert table.eeg_id.tolist() == test.eeg_id.unique().tolist() and (table[['eeg_offset_min', 'spec_offset_max']] == 0).all(axis=None)
     assert main(['check', '--data', str(root)]) == 0
-    assert capsys.readouterr().out.strip().endswith(f'6 test rows, 3 test eegs: ok')
+    assert capsys.readouterr().out.strip().endswith('6 test rows, 3 test eegs: ok')
 
 
 def test_test_offsets_are_read_when_given(synth_root, tmp_path):

@@ -110,7 +110,7 @@ def test_offline_kaggle_submission_rehearsed(kaggle_venv, synth_root, fastai_dat
     for part in TEST_PARTS:
         src, dst = synth_root / part, inputs / 'competition' / part
         shutil.copytree(src, dst) if src.is_dir() else (dst.parent.mkdir(parents=True, exist_ok=True), shutil.copy2(src, dst))
-    train_folds(table, train, inputs / 'run', folds=[0, 1], **TINY_RUN)
+    train_folds(table, train, inputs / 'run', folds_used=[0, 1], **TINY_RUN)
     homes = {k: elsewhere / k.lower() for k in ('HOME', 'XDG_CACHE_HOME', 'XDG_CONFIG_HOME', 'TORCH_HOME', 'MPLCONFIGDIR', 'TMPDIR')}
     for d in (work, *homes.values()): d.mkdir(parents=True)
     for p in inputs.rglob('*'): p.chmod(p.stat().st_mode & ~0o222)           # read-only (root may still write: watched below)

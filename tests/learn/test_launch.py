@@ -40,7 +40,7 @@ def test_a_worker_takes_its_gpu_before_anything_else(monkeypatch):
     monkeypatch.setenv('LOCAL_RANK', '1')
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     monkeypatch.setattr(torch.cuda, 'set_device', lambda d: calls.append(('set_device', d)))
-    def load(data): calls.append(('load', data)); raise Stop
+    def load(data, **kwargs): calls.append(('load', data)); raise Stop
     monkeypatch.setattr(launch, 'load_competition', load)
     with pytest.raises(Stop): launch._worker('data', 'cache', 'out', None, {}, {})
     assert calls == [('set_device', 1), ('load', 'data')]

@@ -112,3 +112,4 @@ def test_signal_batches_show_as_labelled_traces(dls):
     axes = plt.gcf().axes
     assert len(axes) == 2 and [t.get_text() for t in axes[0].get_yticklabels()] == dls.train.after_batch[0].channels
     assert len(axes[0].lines) == 16 and axes[0].get_title().startswith('Seizure ')
+    plt.close('all')

@@ -136,7 +136,8 @@ def test_a_complete_cache_opens_read_only(synth_root, tmp_path, monkeypatch):
     from hms_fastai.learn.infer import predict
     from hms_fastai.learn.learner import hms_learner
     cache = tmp_path / 'cache'
-    train, test = prepare(synth_root, cache, 'train'), prepare(synth_root, cache, 'test')
+    train = prepare(synth_root, cache, 'train')
+    prepare(synth_root, cache, 'test')                                      # a complete cache of both splits
     learn = hms_learner(hms_dls(add_folds(train.table, 3), train, bs=8), 'test_efficientnet')
     model = export_learner(learn, tmp_path / 'm.pkl')
     before = _snapshot(cache)
