@@ -1,13 +1,16 @@
 """The steps that touch every eeg, on one prepared competition (made by `hms-fastai synth --like competition --scale F`
 and `hms-fastai prepare`): open the store, `with_channels`, the fold table, `spec_features`, `fit_blend` on full-size OOF
 frames, and an epoch of the loader alone over the store's memory maps with the page cache cold and warm. Each figure is
-also given per eeg, so that runs at several scales show how it grows. `--parity N`: the stored float16 chains and
+also given per eeg, so that runs at several scales show how it grows. `--parity N`: the stored chains (int16 steps) and
 spectrogram rows of N eegs against float32 read from their parquet files, and the mels and Kaggle half made from each.
 
-Cold page cache: the chunk files' pages are dropped with posix_fadvise(DONTNEED) before the epoch (`echo 3 >
-/proc/sys/vm/drop_caches` needs a privilege a container may lack); `fincore` reports how much of them stayed resident.
+Cold page cache: the store's memory maps are closed and the chunk files' pages dropped with posix_fadvise(DONTNEED)
+before the epoch (`echo 3 > /proc/sys/vm/drop_caches` needs a privilege a container may lack); `fincore` reports how much
+of them stayed resident. `--threads 1` (the default): on a machine shared with other jobs, torch's 2 OpenMP threads made
+the on-the-fly mels 10-20× slower than one (each parallel region waits for a descheduled thread).
 """
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -30,8 +33,10 @@ def _chunk_files(store, parts) -> list[Path]:
     return [store.cache / store.split / f for p in parts for f in sorted(set(store._index[f'{p}_file']))]
 
 
-def _drop_pages(files):
-    """Ask the kernel to drop the page-cache pages of `files` (clean pages go; a cold read follows)."""
+def _drop_pages(store, files):
+    """Close the store's memory maps (a mapped page stays cached) and ask the kernel to drop the files' cached pages."""
+    store._maps.clear()                  # shared by every view of the store, the DataLoaders' included
+    gc.collect()
     for f in files:
         fd = os.open(f, os.O_RDONLY)
         try: os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
@@ -79,7 +84,7 @@ def loader_epochs(store, table, bs: int) -> dict:
         row = {'parts': parts, 'GB': gb}
         for what, batches in (('reads', lambda: _gathers(view, bs, windows, k.mels)), ('DataLoader', lambda: dls.train)):
             for state in ('cold', 'warm'):
-                if state == 'cold': _drop_pages(files)
+                if state == 'cold': _drop_pages(store, files)
                 before = _resident(files)
                 n, s = _epoch(batches())
                 row[f'{what} {state}'] = {'items/s': n / s, 'seconds': s, 'items': n, 'resident before': before}
@@ -90,7 +95,7 @@ def loader_epochs(store, table, bs: int) -> dict:
 
 
 def parity(store, comp, n: int, seed: int = 0) -> dict:
-    """Largest differences of the float16 store from float32 (parquet) at the centre windows of `n` eegs."""
+    """Largest differences of the 16-bit store from float32 (parquet) at the centre windows of `n` eegs."""
     from hms_fastai.competition.io import read_eeg, read_spectrogram
     from hms_fastai.core.constants import EEG_WINDOW, HALVES, SPEC_COLUMNS, SPEC_WINDOW
     from hms_fastai.experiments.tabular import window_features
@@ -102,9 +107,8 @@ def parity(store, comp, n: int, seed: int = 0) -> dict:
     eeg16 = store.with_channels(HALVES['eeg']).raw(rows, mels=False)['eeg']
     eeg32 = torch.from_numpy(np.stack([bipolar(read_eeg(comp.eeg_path(e)).to_numpy(np.float32))[s:s + EEG_WINDOW]
                                        for e, s in zip(ids, idx.centre_start)]))
-    nan16, nan32 = eeg16.isnan(), eeg32.isnan()
-    ok = ~nan32 & (eeg32 != 0)
-    rel = ((eeg16 - eeg32).abs()[ok] / eeg32.abs()[ok]).max().item()
+    step = torch.from_numpy(np.array(idx.eeg_scale.tolist(), np.float32))[:, None]   # µV per int16 step, per chain
+    err = (eeg16 - eeg32).abs().nan_to_num(0.0)
     mel16, mel32 = bipolar_mels(eeg16), bipolar_mels(eeg32)
     stored_mel = store.with_channels(HALVES['eeg']).raw(rows)['mel'].float()
     spec16 = store.with_channels(HALVES['spec']).raw(rows)['spec']
@@ -112,8 +116,10 @@ def parity(store, comp, n: int, seed: int = 0) -> dict:
                                                     int(c // 2)) for s, c in zip(idx.spectrogram_id, idx.centre_spec_s)]))
     inside = (spec32 >= np.exp(-4)) & (spec32 <= np.exp(8))
     feats = np.abs(window_features(spec16.numpy()) - window_features(spec32.numpy()))
-    out = {'eegs': len(ids), 'eeg_scale > 1': int((idx.eeg_scale > 1).sum()),
-           'EEG chains: largest relative difference': rel, 'EEG chains: NaN where float32 has NaN': bool((nan16 == nan32).all()),
+    out = {'eegs': len(ids), 'EEG chains: median step (µV)': float(step.median()),
+           'EEG chains: largest difference (µV)': err.max().item(),
+           'EEG chains: largest difference in steps (rounding: ≤ 0.5)': (err / step).max().item(),
+           'EEG chains: NaN where float32 has NaN': bool((eeg16.isnan() == eeg32.isnan()).all()),
            'mels from the chains: largest difference': (mel16 - mel32).abs().max().item(),
            'stored centre mels (float16 before and after): largest difference from float32 mels': (stored_mel - mel32).abs().max().item(),
            'spectrogram rows in the recipe range: largest relative difference':
@@ -132,7 +138,8 @@ def main(a):
     from hms_fastai.core.constants import CHANNELS, TARGETS
     from hms_fastai.experiments.tabular import spec_features
     from hms_fastai.signals.store import Store
-    res = {}
+    torch.set_num_threads(a.threads)
+    res = {'torch threads': a.threads}
     store, res['open store (s)'] = _clock(Store.open, a.cache)
     n = len(store)
     print(f'{n:,} eegs; store opened in {res["open store (s)"]:.2f} s; bytes by part: '
@@ -158,7 +165,7 @@ def main(a):
         print(f'fit_blend, 3 members × {len(table):,} OOF rows, on {on} rows: {s:.2f} s (weights '
               + ', '.join(f'{v:.2f}' for v in blend.weights.values()) + ')', flush=True)
     if a.parity:
-        print(f'float16 store vs float32 (parquet), centre windows of {a.parity} eegs:', flush=True)
+        print(f'16-bit store vs float32 (parquet), centre windows of {a.parity} eegs:', flush=True)
         res['parity'] = parity(store, comp, a.parity)
     if a.loader:
         print(f'an epoch of the training loader alone ({int((table.fold != 0).sum()):,} items, bs {a.bs}):', flush=True)
@@ -174,4 +181,5 @@ if __name__ == '__main__':
     ap.add_argument('--bs', type=int, default=64)
     ap.add_argument('--parity', type=int, default=0, help='eegs compared with float32 (0: none)')
     ap.add_argument('--no-loader', dest='loader', action='store_false', help='skip the loader epochs')
+    ap.add_argument('--threads', type=int, default=1, help='torch CPU threads (see above)')
     main(ap.parse_args())

@@ -46,7 +46,7 @@ def main(a, work: Path):
     train = prepare(data, work / 'train_cache', 'train')
     table = fold_table(load_competition(data, test=False), a.folds, seed=0)
     runs = {}
-    for name, channels in (('8ch', None), ('spec', ('spec',))):
+    for name, channels in (('8ch', None), ('spec', 'spec')):
         args = TrainArgs(kind='image', arch=a.arch, epochs=1, epochs2=0, bs=16, channels=channels, windows='centre', folds=a.folds)
         train_folds(table, train, work / name, args)
         runs[name] = work / name

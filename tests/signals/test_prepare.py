@@ -206,3 +206,15 @@ def test_16_bit_store_keeps_loud_and_missing_signals(synth_root, tmp_path, recip
     r = recipe(data)
     for e, c in r.centre().loc[[eid, int(comp.train.eeg_id[comp.train.spectrogram_id == sid].iloc[-1])]].iterrows():
         r.assert_close(st.image(e), r.image(e, c.spec_s, int(c.eeg_start)))   # loud files still give the recipe's image
+
+
+def test_prepare_reads_each_file_once_and_computes_each_eegs_mels_once(synth_root, tmp_path, monkeypatch):
+    reads, mels = [], []
+    for name in ('read_eeg', 'read_spectrogram'):
+        monkeypatch.setattr(prepare_mod, name, lambda path, _f=getattr(prepare_mod, name): (reads.append(path.name), _f(path))[1])
+    monkeypatch.setattr(prepare_mod, 'bipolar_mels', lambda d, _f=prepare_mod.bipolar_mels: (mels.append(len(d)), _f(d))[1])
+    monkeypatch.setattr(prepare_mod, 'EEG_CHUNK', 8)
+    comp = load_competition(synth_root)
+    prepare(synth_root, tmp_path)
+    files = {f'{e}.parquet' for e in comp.train.eeg_id} | {f'{s}.parquet' for s in comp.train.spectrogram_id}
+    assert sorted(reads) == sorted(files) and sum(mels) == comp.train.eeg_id.nunique()   # the work grows with the files
