@@ -21,6 +21,7 @@ OLD = '2ad0770'          # the last commit with the per-item path (one precomput
 
 def worker(data: str, cache: str, arch: str, bs: int, epochs: int, windows: str | None):
     """In a fresh process: prepare (cached), one warm-up epoch, then `epochs` timed ones; print their seconds as JSON."""
+    # This worker runs both checkouts, so it keeps to the API they share (add_folds, hms_dls without kind=).
     import torch
 
     from hms_fastai.competition.meta import add_folds

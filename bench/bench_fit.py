@@ -35,16 +35,17 @@ def _plain_epoch(model, store, table, bs: int, lr: float):
 
 
 def main(n_eegs: int, arch: str, bs: int, reps: int, n_infer: int, work: Path):
-    from hms_fastai.competition.meta import add_folds
+    from hms_fastai.competition.io import load_competition
+    from hms_fastai.competition.meta import fold_table
     from hms_fastai.competition.synth import make_synthetic
     from hms_fastai.learn.data import hms_dls, hms_test_dl
     from hms_fastai.learn.learner import hms_learner
     from hms_fastai.signals.prepare import prepare
     data = make_synthetic(work / 'data', n_eegs=n_eegs, n_test=n_infer, seed=0)
     store, test = prepare(data, work / 'cache', 'train'), prepare(data, work / 'cache', 'test')
-    table = add_folds(store.table, 5, seed=0)
-    dls = hms_dls(table, store, fold=0, bs=bs, seed=0)
-    learn = hms_learner(dls, arch, seed=0)
+    table = fold_table(load_competition(data, test=False), 5, seed=0)
+    dls = hms_dls(table, store, fold=0, kind='image', bs=bs, seed=0)
+    learn = hms_learner(dls, arch, seed=0, precision='fp32')          # the plain loop below runs in float32 too
     model0 = copy.deepcopy(learn.model)
 
     def fastai_epoch():
@@ -60,7 +61,7 @@ def main(n_eegs: int, arch: str, bs: int, reps: int, n_infer: int, work: Path):
             t = time.perf_counter(); f(); times.append(time.perf_counter() - t)
     f, p = np.median(fastai_t), np.median(plain_t)
     paired = np.median(np.array(fastai_t) / np.array(plain_t))
-    print(f'{arch}, {int((table.fold != 0).sum())} train + {int((table.fold == 0).sum())} valid images, bs {bs}, '
+    print(f'{arch} ({learn.precision["note"]}), {int((table.fold != 0).sum())} train + {int((table.fold == 0).sum())} valid images, bs {bs}, '
           f'median of {reps} epochs after one warm-up epoch each:')
     print(f'  fastai fit epoch: {f:.2f}s; plain PyTorch loop (train + validate): {p:.2f}s; fastai overhead '
           f'{100 * (f / p - 1):+.1f}% (median of paired ratios {100 * (paired - 1):+.1f}%)')

@@ -1,11 +1,16 @@
 """GPU throughput of the data path: (a) the loader alone, (b) fastai `fit` through hms_dls + hms_learner, (c) the ceiling:
-the same model on device-resident random tensors (same bs, precision, memory format); the ratio (b)/(c); the raw-EEG
-learner's loader and fit; TTA inference; eeg_mels. Goal on an H200: (b)/(c) ≥ 0.8 at bs 256, TTA ≥ 5,000 eegs/s.
-Runs on the CPU too (a dry run: tiny sizes).
+the same model, on the DataLoaders' device, on device-resident random tensors (same bs, precision, memory format); the
+ratio (b)/(c); the signal kind's loader and fit; TTA inference; eeg_mels. Goal on an H200: (b)/(c) ≥ 0.8 at bs 256,
+TTA ≥ 5,000 eegs/s. Also the device checks of issue 18 §5: the precision `--precision` (default auto) gave, the store's
+parts held on the device vs read from the memory maps, and with 2+ GPUs each rank's device (a short `train
+--processes 2`). Runs on the CPU too (a dry run: tiny sizes).
 """
 import argparse
 import json
 import os
+import re
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -47,19 +52,22 @@ def _fit_rate(learn, epochs: int) -> float:
     return n / float(np.median(clock.times[1:]))
 
 
-def _ceiling_rate(model, bs: int, steps: int, bf16: bool) -> float:
-    """Images/s of train steps of `model` on device-resident random tensors: the same loss, AdamW, precision, format."""
+def _ceiling_rate(model, bs: int, n_in: int, steps: int, plan: dict) -> float:
+    """Images/s of train steps of `model` (on its device) on resident random tensors: the same loss, AdamW, precision
+    (fp16 with loss scaling, as fastai's MixedPrecision), memory format."""
     from hms_fastai.learn.metrics import KLDivLossFlat
     dev = next(model.parameters()).device
-    fmt = torch.channels_last if dev.type == 'cuda' else torch.contiguous_format
+    fmt = torch.channels_last if plan['channels_last'] else torch.contiguous_format
+    amp = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(plan['precision'])
     model = model.to(memory_format=fmt).train()
-    x = torch.randn(bs, 8, 128, 256, device=dev).contiguous(memory_format=fmt)
+    x = torch.randn(bs, n_in, 128, 256, device=dev).contiguous(memory_format=fmt)
     y = torch.softmax(torch.randn(bs, 6, device=dev), 1)
     opt, loss_func = torch.optim.AdamW(model.parameters(), 1e-3), KLDivLossFlat()
+    scaler = torch.amp.GradScaler(dev.type, enabled=plan['precision'] == 'fp16')
 
     def step():
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16): loss = loss_func(model(x), y)
-        loss.backward(); opt.step(); opt.zero_grad()
+        with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None): loss = loss_func(model(x), y)
+        scaler.scale(loss).backward(); scaler.step(opt); scaler.update(); opt.zero_grad()
     for _ in range(3): step()
     _sync(); t = time.perf_counter()
     for _ in range(steps): step()
@@ -78,12 +86,22 @@ def _mel_rate(batch: int, reps: int) -> float:
     return batch * reps / (time.perf_counter() - t)
 
 
+def _rank_devices(data: Path, cache: Path, out: Path, arch: str) -> list[str]:
+    """Each rank's device in a short 2-process `train` (fold 0, one epoch): the store lines the ranks print."""
+    cmd = [sys.executable, '-m', 'hms_fastai.cli', 'train', '--data', str(data), '--cache', str(cache), '--out', str(out),
+           '--processes', '2', '--arch', arch, '--epochs', '1', '--epochs2', '0', '--folds-used', '0', '--bs', '16']
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode: sys.exit(f'2-process train failed:\n{r.stderr[-3000:]}')
+    return sorted({a or b for a, b in re.findall(r'held on (cuda:\d+)|(read from memory maps)', r.stdout + r.stderr)})
+
+
 def main(a):
-    from hms_fastai.competition.meta import add_folds
+    from hms_fastai.competition.io import load_competition
+    from hms_fastai.competition.meta import fold_table
     from hms_fastai.competition.synth import make_synthetic
-    from hms_fastai.learn.data import hms_dls, hms_test_dl
+    from hms_fastai.learn.data import _input_tfm, dl_channels, hms_dls, hms_test_dl
+    from hms_fastai.learn.launch import gpu_count
     from hms_fastai.learn.learner import hms_learner
-    from hms_fastai.learn.raw import hms_raw_dls, hms_raw_learner
     from hms_fastai.signals.prepare import prepare
     cuda = torch.cuda.is_available()
     device = torch.cuda.get_device_name() if cuda else f'CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads)'
@@ -92,26 +110,33 @@ def main(a):
     data = make_synthetic(work / 'data', n_eegs=a.n_eegs, n_test=a.n_test, seed=0)
     train, test = prepare(data, work / 'cache', 'train'), prepare(data, work / 'cache', 'test')
     print(f'[{time.perf_counter() - t0:.0f}s] data ready: {len(train)} train eegs, {len(test)} test eegs on {device}', flush=True)
-    table = add_folds(train.table, 5, seed=0)
+    table = fold_table(load_competition(data, test=False), 5, seed=0)
     reps = max(1, a.images // int((table.fold != 0).sum()))           # ~a.images training images per epoch
     big = pd.concat([table[table.fold != 0]] * reps + [table[table.fold == 0]], ignore_index=True)
     res = {'device': device, 'arch': a.arch, 'train_images_per_epoch': int((big.fold != 0).sum()), 'by_bs': {}}
     for bs in a.bs:
-        dls = hms_dls(big, train, fold=0, bs=bs, windows='random', seed=0)
+        dls = hms_dls(big, train, fold=0, kind='image', bs=bs, windows='random', seed=0)
+        store = _input_tfm(dls).store
+        res['store'] = {'reads': list(store.reads(True, 'random')), 'held on the device': list(store.held),
+                        'device': str(store.device or 'CPU memory maps')}
         row = {'loader': _loader_rate(dls.train, a.loader_batches)}
-        learn = hms_learner(dls, a.arch, seed=0)                       # bf16 + channels_last on CUDA
+        learn = hms_learner(dls, a.arch, seed=0, precision=a.precision)
+        res['precision'] = learn.precision['note']
         row['fit'] = _fit_rate(learn, a.epochs)
-        ceiling_model = hms_learner(dls, a.arch, seed=0).model
-        row['ceiling'] = _ceiling_rate(ceiling_model, bs, a.steps, bf16=cuda)
+        twin = hms_learner(dls, a.arch, seed=0, precision=a.precision)  # a fresh twin, moved where fit would move it
+        row['ceiling'] = _ceiling_rate(twin.model.to(dls.device), bs, len(dl_channels(dls)), a.steps, twin.precision)
         row['fit/ceiling'] = row['fit'] / row['ceiling']
         res['by_bs'][bs] = row
         print(f'[{time.perf_counter() - t0:.0f}s] bs {bs}: ' + ', '.join(f'{k} {v:,.2f}' if k == 'fit/ceiling' else f'{k} {v:,.0f}/s'
                                                                           for k, v in row.items()), flush=True)
-    raw = hms_raw_dls(big, train, fold=0, bs=a.bs[-1], windows='random', seed=0)     # the raw-EEG learner on the same rows
-    raw_learn = hms_raw_learner(raw, seed=0)
-    res['raw_eeg'] = {'bs': a.bs[-1], 'loader': _loader_rate(raw.train, a.loader_batches), 'fit': _fit_rate(raw_learn, a.epochs)}
-    print(f'[{time.perf_counter() - t0:.0f}s] raw EEG ({raw_learn.hms_spec["arch"]}), bs {a.bs[-1]}: loader {res["raw_eeg"]["loader"]:,.0f}/s, '
-          f'fit {res["raw_eeg"]["fit"]:,.0f} windows/s', flush=True)
+    print(f'  {res["precision"]}; store: reads {res["store"]["reads"]}, held on the device {res["store"]["held on the device"]} '
+          f'({res["store"]["device"]})', flush=True)
+    raw = hms_dls(big, train, fold=0, kind='signal', bs=a.bs[-1], windows='random', seed=0)   # the signal kind, same rows
+    raw_learn = hms_learner(raw, seed=0, precision=a.precision)
+    res['signal'] = {'bs': a.bs[-1], 'precision': raw_learn.precision['note'], 'loader': _loader_rate(raw.train, a.loader_batches),
+                     'fit': _fit_rate(raw_learn, a.epochs)}
+    print(f'[{time.perf_counter() - t0:.0f}s] signal kind ({raw_learn.hms_spec["arch"]}), bs {a.bs[-1]}: loader '
+          f'{res["signal"]["loader"]:,.0f}/s, fit {res["signal"]["fit"]:,.0f} windows/s; {res["signal"]["precision"]}', flush=True)
     tdl = hms_test_dl(learn.dls, test.table, test, bs=a.bs[-1])
     for flip in (False, True):
         with learn.no_bar(): learn.tta(dl=tdl, flip=flip)                # warm-up
@@ -120,6 +145,11 @@ def main(a):
         _sync()
         res[f'tta_{"flip" if flip else "plain"}_eegs_per_s'] = len(test) / (time.perf_counter() - t)
     res['mels_per_s'] = {b: _mel_rate(b, a.mel_reps) for b in (64, 512 if cuda else 64)}
+    gpus = gpu_count()
+    if gpus >= 2 or a.ranks:                  # on CPUs (--ranks) it runs on gloo, and no store is held anywhere
+        res['rank_devices'] = _rank_devices(data, work / 'cache', work / 'ranks', a.arch)
+        print(f'[{time.perf_counter() - t0:.0f}s] 2 processes ({gpus} GPUs): the ranks\' stores on {res["rank_devices"]}', flush=True)
+    else: res['rank_devices'] = f'not run: {gpus} GPU(s)'
     print(json.dumps(res, indent=1, default=float))
     if os.environ.get('OUT'): (Path(os.environ['OUT']) / 'bench_gpu.json').write_text(json.dumps(res, indent=1, default=float))
 
@@ -136,6 +166,8 @@ if __name__ == '__main__':
     ap.add_argument('--steps', type=int, default=30 if gpu else 3, help='ceiling train steps')
     ap.add_argument('--loader-batches', type=int, default=30 if gpu else 3)
     ap.add_argument('--mel-reps', type=int, default=10 if gpu else 1)
+    ap.add_argument('--precision', default='auto', help="'auto' (from the device), 'bf16', 'fp16' or 'fp32'")
+    ap.add_argument('--ranks', action='store_true', help='run the 2-process check without 2 GPUs too (CPU: gloo)')
     ap.add_argument('--work', help='folder for the synthetic data and cache (default: a temporary one)')
     args = ap.parse_args()
     if args.work: main(args)

@@ -1,5 +1,7 @@
 """Benchmark the signal store: `prepare` throughput, peak memory and bytes per eeg (with an estimate for the full
-competition), and batch reading (`Store.raw` + `assemble`, centre and random windows) vs per-item parquet reading."""
+competition), and batch reading (`Store.raw` + `assemble`, centre and random windows) vs per-item parquet reading.
+`--scale F`: the synthetic set has the real competition's shape (`synth --like competition --scale F`); the full
+competition measured whole: README's scale table (`bench/bench_scale.py`)."""
 import argparse
 import multiprocessing as mp
 import resource
@@ -50,7 +52,7 @@ def _per_image_ms(fn, n: int, reps: int = 5) -> float:
     return float(np.median(ts)) * 1e3 / n
 
 
-def main(n_eegs: int, bs: int, work: Path):
+def main(n_eegs: int | None, scale: float | None, bs: int, work: Path):
     import torch
 
     from hms_fastai.competition.io import load_competition
@@ -58,8 +60,9 @@ def main(n_eegs: int, bs: int, work: Path):
     from hms_fastai.signals.image import assemble
     from hms_fastai.signals.store import Store
     t = time.perf_counter()
-    data = make_synthetic(work / 'data', n_eegs=n_eegs, n_test=10, seed=0)
-    print(f'synth: {n_eegs} eegs in {time.perf_counter() - t:.1f}s')
+    shape = {'like': 'competition', 'scale': scale} if scale else {'n_eegs': n_eegs}
+    data = make_synthetic(work / 'data', n_test=10, seed=0, **shape)
+    print(f'synth ({shape}) in {time.perf_counter() - t:.1f}s')
     comp = load_competition(data)
     n_files = comp.train.eeg_id.nunique() + comp.train.spectrogram_id.nunique()
 
@@ -73,19 +76,19 @@ def main(n_eegs: int, bs: int, work: Path):
     store = Store.open(work / 'cache')
     n, rows = len(store), len(comp.train)
     spans = comp.train.groupby('eeg_id').eeg_label_offset_seconds.agg(lambda s: s.max() - s.min())
-    per = {k: v / n for k, v in store.nbytes.items()}
+    per = {k: v / n for k, v in store.nbytes().items()}
     print('bytes per eeg: ' + ', '.join(f'{k} {v / 1e3:,.0f} kB' for k, v in per.items())
           + f'; {rows / n:.2f} label rows per eeg, their EEG offsets span {spans.mean():.1f} s on average')
-    eeg_s = per['eeg'] / (16 * 4 * 200)                       # stored seconds of 16 float32 differences per eeg
+    eeg_s = per['eeg'] / (16 * 2 * 200)                       # stored seconds of 16 float16 differences per eeg
     print(f'  stored EEG per eeg: {eeg_s:.1f} s = the labels\' span + 50 s; the full competition: {REAL_EEGS:,} eegs, '
           f'{REAL_ROWS:,} label rows ({REAL_ROWS / REAL_EEGS:.2f} per eeg), {REAL_SPECS:,} spectrograms')
     for label, span in (('if its spans average this set\'s', spans.mean()), ('if 5 s between labels', 5 * (REAL_ROWS / REAL_EEGS - 1))):
-        eeg_gb = REAL_EEGS * (span + 50) * 16 * 4 * 200 / 1e9
-        spec_gb = REAL_SPECS * (300 + span / 2) * 400 * 4 / 1e9
+        eeg_gb = REAL_EEGS * (span + 50) * 16 * 2 * 200 / 1e9           # float16
+        spec_gb = REAL_SPECS * (300 + span / 2) * 400 * 2 / 1e9
         mel_gb = REAL_EEGS * per['mel'] / 1e9
         print(f'  {label} ({span:.0f} s): EEG {eeg_gb:.1f} GB + spectrogram rows {spec_gb:.1f} GB + centre mels '
               f'{mel_gb:.1f} GB = {eeg_gb + spec_gb + mel_gb:.1f} GB; --max-seconds 50 caps the EEG at '
-              f'{REAL_EEGS * 50 * 16 * 4 * 200 / 1e9:.1f} GB')
+              f'{REAL_EEGS * 50 * 16 * 2 * 200 / 1e9:.1f} GB')
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     ids = store.table.eeg_id.to_numpy()[:bs]
@@ -101,6 +104,7 @@ def main(n_eegs: int, bs: int, work: Path):
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument('--n-eegs', type=int, default=2000)
+    ap.add_argument('--scale', type=float, help="the real competition's shape × this (instead of --n-eegs)")
     ap.add_argument('--bs', type=int, default=64)
     a = ap.parse_args()
-    with tempfile.TemporaryDirectory() as d: main(a.n_eegs, a.bs, Path(d))
+    with tempfile.TemporaryDirectory() as d: main(a.n_eegs, a.scale, a.bs, Path(d))

@@ -29,9 +29,12 @@ def timed(owner, name: str, into, key=None):
 
 
 def main(a, work: Path):
-    from hms_fastai.competition.meta import add_folds
+    from hms_fastai.competition.io import load_competition
+    from hms_fastai.competition.meta import fold_table
     from hms_fastai.competition.synth import make_synthetic
+    from hms_fastai.core.train_args import TrainArgs
     from hms_fastai.learn import infer
+    from hms_fastai.learn.device import precision_plan
     from hms_fastai.learn.infer import submit
     from hms_fastai.learn.learner import HMSLearner
     from hms_fastai.learn.recipes import train_folds
@@ -41,10 +44,11 @@ def main(a, work: Path):
     data = make_synthetic(work / 'data', n_eegs=a.n_train, n_test=a.n_test, seed=0)
     print(f'synthetic data: {a.n_train} train / {a.n_test} test eegs in {time.perf_counter() - t:.0f}s', flush=True)
     train = prepare(data, work / 'train_cache', 'train')
-    table = add_folds(train.table, a.folds, seed=0)
+    table = fold_table(load_competition(data, test=False), a.folds, seed=0)
     runs = {}
-    for name, channels in (('8ch', None), ('spec', ['spec_LL', 'spec_RL', 'spec_LP', 'spec_RP'])):
-        train_folds(table, train, work / name, arch=a.arch, epochs=1, epochs2=0, bs=16, channels=channels, windows='centre')
+    for name, channels in (('8ch', None), ('spec', 'spec')):
+        args = TrainArgs(kind='image', arch=a.arch, epochs=1, epochs2=0, bs=16, channels=channels, windows='centre', folds=a.folds)
+        train_folds(table, train, work / name, args)
         runs[name] = work / name
     timings = {'prepare --split test': 0.0, f'load {a.folds * 2} weights-only learners': 0.0}
     per = []
@@ -56,7 +60,7 @@ def main(a, work: Path):
     timings[f'TTA of {len(per)} learners (each: plain + flipped)'] = sum(per)
     total = time.perf_counter() - t0
     timings['the rest (test.csv, ensemble, submission)'] = total - sum(timings.values())
-    print(f'\n{a.n_test} test eegs, {len(per)} learners ({a.arch}, flip TTA), {device}:')
+    print(f'\n{a.n_test} test eegs, {len(per)} learners ({a.arch}, flip TTA), {device}, {precision_plan()["note"]}:')
     for k, v in timings.items(): print(f'  {k}: {v:.1f} s ({100 * v / total:.0f} %)')
     print(f'  per learner: {np.median(per):.1f} s median = {a.n_test / np.median(per):.0f} eegs/s with TTA')
     print(f'  total: {total:.1f} s = {total / 60:.1f} min')

@@ -49,6 +49,10 @@ def seed_spec_image(spec: np.ndarray, r: int) -> np.ndarray:
 class Recipe:
     """The seed's images computed from a competition folder with pandas and the seed's code, not the package's store:
     windows from train.csv's offsets, the crop's first row int(offset // 2) as the seed's int((min + max) // 4)."""
+    # The store keeps 16 bits a value: the Kaggle half from float16 spectrogram rows moves by at most 2^-11 in log power
+    # (measured ≤ 2.3e-4 on the synthetic and the real sample files); the stored centre mels are float16 (≤ 2.4e-4);
+    # mels made on the fly from the int16 chains (random windows) move by ≤ 2.5e-3 (the real files; 2.2e-3 synthetic).
+    SPEC_ATOL, MEL_ATOL = 5e-4, 5e-3
 
     def __init__(self, root: Path, split: str = 'train'):
         self.root, self.split = Path(root), split
@@ -91,8 +95,8 @@ class Recipe:
 
     @staticmethod
     def assert_close(got: np.ndarray, want: np.ndarray, eeg_atol: float = 1e-3):
-        """The Kaggle half within 1e-5 of the seed's, the EEG half within `eeg_atol` (1e-3: stored centre mels are float16)."""
-        np.testing.assert_allclose(got[:4], want[:4], rtol=0, atol=1e-5)
+        """The Kaggle half within SPEC_ATOL of the seed's, the EEG half within `eeg_atol` (1e-3: stored centre mels)."""
+        np.testing.assert_allclose(got[:4], want[:4], rtol=0, atol=Recipe.SPEC_ATOL)
         np.testing.assert_allclose(got[4:], want[4:], rtol=0, atol=eeg_atol)
 
     @staticmethod

@@ -21,11 +21,25 @@ from ..core.errors import HMSDataError
 from ..core.progress import progress
 from .eegspec import bipolar, bipolar_mels
 from .image import spec_row
-from .store import FORMAT, Store
+from .store import EEG_NAN, FORMAT, Store
 
 __all__ = ['prepare']
 
 EEG_CHUNK, SPEC_CHUNK_ROWS, MEL_BATCH = 256, 200_000, 64
+
+
+def _half(x: np.ndarray) -> np.ndarray:
+    """`x` as float16 (11 significant bits), magnitudes beyond float16's range clipped to it, NaN kept."""
+    big = float(np.finfo(np.float16).max)
+    return np.clip(x, -big, big).astype(np.float16)
+
+
+def _steps(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An eeg's (T, 16) bipolar differences as int16 steps of a per-chain scale (its largest |µV| / 32,767; NaN: EEG_NAN)."""
+    peak = np.where(np.isfinite(d), np.abs(d), 0).max(0)
+    scale = np.where(peak > 0, peak / 32_767, 1).astype(np.float32)
+    steps = np.clip(np.rint(d / scale), -32_767, 32_767)          # ±inf: the extremes
+    return np.where(np.isnan(d), EEG_NAN, steps).astype(np.int16), scale
 
 
 def _stamp(path: Path) -> list:
@@ -147,7 +161,7 @@ def _build_spec_chunk(comp, split: str, part: pd.DataFrame, path: Path, pool) ->
                                       f'({len(values)} rows, {len(values) * SPEC_STEP:g} s)')
         return values[r.lo:r.hi], len(values)
     parts = list(pool.map(one, part.itertuples()))
-    _save_npy(path, np.concatenate([p for p, _ in parts]).astype(np.float32))
+    _save_npy(path, _half(np.concatenate([p for p, _ in parts])))
     n = np.array([len(p) for p, _ in parts])
     return part.drop(columns=['last_s', 'last_eeg']).assign(n=n, offset=np.cumsum(n) - n, file_rows=[k for _, k in parts],
                                                             spec_bytes=path.stat().st_size)
@@ -180,7 +194,7 @@ def _eeg_span(starts: np.ndarray, margin: float, where, n: int) -> tuple[int, in
 
 
 def _build_eeg_chunk(comp, split: str, part: pd.DataFrame, starts: dict, margin: float, paths: tuple, pool, device) -> pd.DataFrame:
-    """Read a chunk's EEGs (in parallel): save the bipolar differences of each one's span and its centre window's mels."""
+    """Read a chunk's EEGs (in parallel): save each one's bipolar differences (int16 steps) and centre mels (from float32)."""
     def one(r):
         where = comp.eeg_path(r.eeg_id, split)
         x = read_eeg(where).to_numpy()
@@ -195,10 +209,12 @@ def _build_eeg_chunk(comp, split: str, part: pd.DataFrame, starts: dict, margin:
     for i in range(0, len(part), MEL_BATCH):
         windows = np.stack([diffs[c:c + EEG_WINDOW] for c in centre[i:i + MEL_BATCH]])
         mels[i:i + MEL_BATCH] = bipolar_mels(torch.from_numpy(windows).to(device)).cpu().numpy()
-    _save_npy(paths[0], diffs)
+    steps = [_steps(d) for d, _ in spans]
+    _save_npy(paths[0], np.concatenate([q for q, _ in steps]))
     _save_npy(paths[1], mels)
     return pd.DataFrame({'eeg_id': part.eeg_id.to_numpy(), 'eeg_base': offset - np.array([lo for _, lo in spans]),
                          'eeg_lo': [lo for _, lo in spans], 'eeg_hi': [lo + k for (_, lo), k in zip(spans, n)],
+                         'eeg_scale': [sc for _, sc in steps],
                          'eeg_bytes': paths[0].stat().st_size, 'mel_bytes': paths[1].stat().st_size})
 
 

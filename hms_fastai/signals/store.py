@@ -9,16 +9,22 @@ from ..core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, HALVES, PARTS, SPEC
 from ..core.errors import HMSDataError, show_ids
 from .image import assemble
 
-__all__ = ['Store', 'FORMAT', 'CACHE_COLUMNS']
+__all__ = ['Store', 'FORMAT', 'CACHE_COLUMNS', 'EEG_NAN']
 
-FORMAT = 2                       # bump when the cache layout or the image recipe changes
+FORMAT = 3                       # bump when the cache layout or the image recipe changes (3: 16-bit chunks)
+EEG_NAN = -32_768                # the stored EEG step that stands for NaN (steps are within ±32,767)
+# Every part takes 16 bits a value (half of float32's: the full competition's store fits Kaggle's 20 GB working folder):
+# the spectrogram power as float16, clipped to its range (the recipe clips it to [e^-4, e^8] before its log anyway);
+# each eeg's bipolar differences as int16 steps of a per-chain scale (µV = step × eeg_scale[chain], the chain's largest
+# |µV| / 32,767); the centre mels as float16, made from the float32 differences.
 # The cache's own bookkeeping in its index, per eeg (not part of the user's table): its centre window (centre_spec_s: crop
 # start in s; centre_start: first EEG sample); its spectrogram rows: spec_file, spec_base (chunk row of file row 0),
 # spec_stop (chunk row after its last), spec_lo/spec_hi (the stored file rows), spec_rows (the file's rows); its bipolar
-# EEG: eeg_file, eeg_base (chunk sample of file sample 0), eeg_lo/eeg_hi (the stored file samples); mel_file/mel_pos (the
-# centre window's mels); win_first/win_count (its rows of windows.parquet: spec_s, start, jitter_lo/hi in samples).
+# EEG: eeg_file, eeg_base (chunk sample of file sample 0), eeg_lo/eeg_hi (the stored file samples), eeg_scale (µV per
+# step, 16 chains); mel_file/mel_pos (the centre window's mels); win_first/win_count (its rows of windows.parquet: spec_s,
+# start, jitter_lo/hi in samples).
 CACHE_COLUMNS = ['centre_spec_s', 'centre_start', 'spec_file', 'spec_base', 'spec_stop', 'spec_lo', 'spec_hi', 'spec_rows',
-                 'eeg_file', 'eeg_base', 'eeg_lo', 'eeg_hi', 'mel_file', 'mel_pos', 'win_first', 'win_count']
+                 'eeg_file', 'eeg_base', 'eeg_lo', 'eeg_hi', 'eeg_scale', 'mel_file', 'mel_pos', 'win_first', 'win_count']
 _FILES = {'spec': 'spec_file', 'eeg': 'eeg_file', 'mel': 'mel_file'}
 
 
@@ -31,6 +37,7 @@ class Store:
         self.table = index.drop(columns=CACHE_COLUMNS, errors='ignore')
         self.row = {int(e): i for i, e in enumerate(index.eeg_id)}
         self._col = {c: index[c].to_numpy() for c in CACHE_COLUMNS if c in index}
+        if 'eeg_scale' in index: self._col['eeg_scale'] = np.array(index.eeg_scale.tolist(), np.float32).reshape(len(index), -1)
         self._win = {c: windows[c].to_numpy() for c in ('spec_s', 'start', 'jitter_lo', 'jitter_hi')}
         self._files = {p: sorted(set(index[col])) for p, col in _FILES.items() if col in index}
         self._code = {p: np.searchsorted(self._files[p], index[_FILES[p]].to_numpy()) for p in self._files}
@@ -86,6 +93,11 @@ class Store:
         return self
 
     @property
+    def held(self) -> tuple:
+        """The parts `to` holds on a device ('spec', 'eeg', 'mel'); the others are read from the memory maps."""
+        return tuple(p for p in _FILES if p in self._resident)
+
+    @property
     def device(self) -> torch.device | None:
         """Where `to` put the chunks (None: read from the memory maps on the CPU)."""
         return next(iter(self._resident.values()))[0].device if self._resident else None
@@ -133,12 +145,15 @@ class Store:
         if 'spec' in self._need:
             first = c['spec_base'][rows] + (spec_s // SPEC_STEP).astype(np.int64)
             stop = c['spec_stop'][rows]
-            crops = self._take('spec', rows, first, SPEC_WINDOW, stop)
+            crops = self._take('spec', rows, first, SPEC_WINDOW, stop).float()
             past = torch.as_tensor(first[:, None] + np.arange(SPEC_WINDOW) >= stop[:, None], device=crops.device)
             out['spec'] = crops.masked_fill_(past[..., None], float('nan'))     # rows past the file's end: NaN
         if 'eeg' in self._need:
             if windows == 'centre' and mels: out['mel'] = self._take('mel', rows, c['mel_pos'][rows])[:, 0]
-            else: out['eeg'] = self._take('eeg', rows, c['eeg_base'][rows] + start, EEG_WINDOW)
+            else:
+                steps = self._take('eeg', rows, c['eeg_base'][rows] + start, EEG_WINDOW)
+                scale = torch.as_tensor(c['eeg_scale'][rows], device=steps.device)[:, None]
+                out['eeg'] = (steps.float() * scale).masked_fill_(steps == EEG_NAN, float('nan'))
         return out
 
     def rows(self, eeg_ids) -> np.ndarray:

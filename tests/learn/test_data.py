@@ -102,7 +102,7 @@ def _which(r, e, img) -> int:
     """Index in r.windows(e) of the label window an image was made at (asserted to be within tolerance of it)."""
     dist = [r.distance(img, r.image(e, s, t)) for s, t in r.windows(e)]
     k = int(np.argmin([a + b for a, b in dist]))
-    assert dist[k][0] <= 1e-5 and dist[k][1] <= 1e-4, (e, dist[k])
+    assert dist[k][0] <= r.SPEC_ATOL and dist[k][1] <= r.MEL_ATOL, (e, dist[k])   # from the 16-bit store
     return k
 
 

@@ -57,12 +57,12 @@ def test_batches_are_the_chains_of_label_windows(dls, fastai_data, synth_root, r
     centre = r.centre()
     for x, e in zip(xb, dls.valid.items.eeg_id):                   # validation: the centre window
         want = band_pass(torch.from_numpy(_chains(synth_root, e, int(centre.eeg_start[e])))[None])[0]
-        torch.testing.assert_close(x.as_subclass(torch.Tensor), want, rtol=0, atol=1e-5)
+        torch.testing.assert_close(x.as_subclass(torch.Tensor), want, rtol=0, atol=1e-4)   # the store's int16 steps
     dl = dls.train.new(shuffle=False, drop_last=False)
     x = torch.cat([b[0] for b in dl]).as_subclass(torch.Tensor)
     for xi, e in zip(x, dl.items.eeg_id):                           # training: one of the eeg's label windows
         dist = [float((xi - band_pass(torch.from_numpy(_chains(synth_root, e, t))[None])[0]).abs().max()) for _, t in r.windows(e)]
-        assert min(dist) < 1e-5, (e, dist)
+        assert min(dist) < 1e-4, (e, dist)                        # the int16 steps, as above
 
 
 def test_fastai_conventions_and_chain_swap_tta(dls, fastai_data, tmp_path):

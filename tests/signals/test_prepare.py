@@ -6,10 +6,13 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import hms_fastai.signals.prepare as prepare_mod
 from hms_fastai.competition.io import load_competition
+from hms_fastai.core.constants import HALVES, SPEC_COLUMNS
 from hms_fastai.core.errors import HMSDataError
+from hms_fastai.signals.eegspec import bipolar, bipolar_mels
 from hms_fastai.signals.prepare import prepare
 from hms_fastai.signals.store import Store
 
@@ -97,7 +100,7 @@ def test_max_seconds_keeps_the_windows_nearest_the_centre(synth_root, tmp_path, 
         out = [abs(s - centre.eeg_start[e]) for _, s in set(labels) - set(zip(kept.spec_s, kept.start))]
         assert not out or min(out) >= abs(kept.start - centre.eeg_start[e]).max()
         assert (one.windows(e).start == centre.eeg_start[e]).all()                           # 50 s: the centre's only
-    assert 0 <= one.nbytes()['eeg'] - len(one.table) * 10_000 * 16 * 4 < 1024                   # 50 s of 16 float32 (+ header)
+    assert 0 <= one.nbytes()['eeg'] - len(one.table) * 10_000 * 16 * 2 < 1024                   # 50 s of 16 float16 (+ header)
     assert capped.nbytes()['eeg'] < full.nbytes()['eeg'] and one.nbytes()['mel'] == full.nbytes()['mel']
     with pytest.raises(HMSDataError, match='max_seconds'): prepare(synth_root, tmp_path / 'x', max_seconds=49)
 
@@ -205,3 +208,49 @@ def test_a_read_only_cache_serves_any_request_its_chunks_hold(synth_root, tmp_pa
     np.testing.assert_array_equal(got.images(got.table.eeg_id[:3]), want.images(want.table.eeg_id[:3]))
     with pytest.raises(HMSDataError, match='train: is read-only and (spec|eeg)_.* is missing or truncated'):
         prepare(synth_root, cache, margin=3)                                     # another store would need writing
+
+
+def test_16_bit_store_keeps_loud_and_missing_signals(synth_root, tmp_path, recipe):
+    data = tmp_path / 'data'
+    shutil.copytree(synth_root, data)
+    comp = load_competition(data)
+    eid = int(comp.train.eeg_id.iloc[0])
+    sid = int(comp.train.spectrogram_id.iloc[0])
+    loud = pd.read_parquet(comp.eeg_path(eid)) * 1000                            # peaks far beyond float16's 65,504 µV
+    loud['Fp1'] = np.nan                                                          # two chains missing throughout
+    offsets = comp.train.eeg_label_offset_seconds[comp.train.eeg_id == eid]
+    centre = int((offsets.min() + offsets.max()) / 2 * 200)
+    loud.iloc[centre + 3000:centre + 3500, loud.columns.get_loc('C3')] = np.nan  # and a gap in two others
+    loud.to_parquet(comp.eeg_path(eid))
+    spec = pd.read_parquet(comp.spec_path(sid))
+    spec[SPEC_COLUMNS] *= 1e5                                                     # spectrogram power beyond float16's range
+    spec.to_parquet(comp.spec_path(sid))
+    st = prepare(data, tmp_path / 'cache')
+    index = pd.read_parquet(tmp_path / 'cache' / 'train' / 'index.parquet').set_index('eeg_id')
+    d = bipolar(loud.to_numpy(np.float32))[index.eeg_lo[eid]:index.eeg_hi[eid]]
+    peak = np.abs(np.nan_to_num(d)).max(0)
+    step = np.where(peak > 0, peak / 32_767, 1)
+    np.testing.assert_allclose(index.eeg_scale[eid], step, rtol=1e-6)                # a step per chain: its peak / 32,767
+    assert (peak[[0, 8]] == 0).all() and (np.delete(peak, [0, 8]) > 0).all()       # Fp1's two chains hold no values
+    start = index.centre_start[eid] - index.eeg_lo[eid]
+    got = st.with_channels(HALVES['eeg']).raw(st.rows([eid]), mels=False)['eeg'][0].numpy()
+    want = d[start:start + 10_000]
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))                  # NaN where the file has NaN
+    assert np.isnan(want).any(0).sum() == 4 and (np.nan_to_num(np.abs(got - want)) <= step / 2 * 1.01).all()  # half a step
+    mels = bipolar_mels(torch.from_numpy(np.stack([got, want])))
+    assert (mels[0] - mels[1]).abs().max() < recipe.MEL_ATOL                      # what a random window's mels see
+    r = recipe(data)
+    for e, c in r.centre().loc[[eid, int(comp.train.eeg_id[comp.train.spectrogram_id == sid].iloc[-1])]].iterrows():
+        r.assert_close(st.image(e), r.image(e, c.spec_s, int(c.eeg_start)))   # loud files still give the recipe's image
+
+
+def test_prepare_reads_each_file_once_and_computes_each_eegs_mels_once(synth_root, tmp_path, monkeypatch):
+    reads, mels = [], []
+    for name in ('read_eeg', 'read_spectrogram'):
+        monkeypatch.setattr(prepare_mod, name, lambda path, _f=getattr(prepare_mod, name): (reads.append(path.name), _f(path))[1])
+    monkeypatch.setattr(prepare_mod, 'bipolar_mels', lambda d, _f=prepare_mod.bipolar_mels: (mels.append(len(d)), _f(d))[1])
+    monkeypatch.setattr(prepare_mod, 'EEG_CHUNK', 8)
+    comp = load_competition(synth_root)
+    prepare(synth_root, tmp_path)
+    files = {f'{e}.parquet' for e in comp.train.eeg_id} | {f'{s}.parquet' for s in comp.train.spectrogram_id}
+    assert sorted(reads) == sorted(files) and sum(mels) == comp.train.eeg_id.nunique()   # the work grows with the files

@@ -7,11 +7,19 @@ import pandas as pd
 import pytest
 import torch
 
+from hms_fastai.core.constants import CHANNELS, HALVES
 from hms_fastai.core.errors import HMSDataError
 from hms_fastai.signals.eegspec import bipolar
 from hms_fastai.signals.image import assemble
 from hms_fastai.signals.prepare import prepare
 from hms_fastai.signals.store import Store
+
+
+def stored(d: np.ndarray):
+    """`same(a, x)`: whether chains `x` read from the store are float32 differences `a` (a slice of `d`, an eeg's whole
+    file) within the store's int16 step (at most the chain's largest |µV| in the file / 32,767)."""
+    step = np.nanmax(np.abs(d), 0) / 32_767
+    return lambda a, x: np.allclose(a, x, rtol=0, atol=step, equal_nan=True)
 
 
 @pytest.fixture(scope='module')
@@ -61,7 +69,7 @@ def _which(r, e, got) -> int:
     """Index in r.windows(e) of the label window an image was made at (the closest; asserted to be within tolerance)."""
     dist = [r.distance(got, r.image(e, s, t)) for s, t in r.windows(e)]
     k = int(np.argmin([a + b for a, b in dist]))
-    assert dist[k][0] <= 1e-5 and dist[k][1] <= 1e-4, (e, dist[k])     # on-the-fly mels from float32: near exact
+    assert dist[k][0] <= r.SPEC_ATOL and dist[k][1] <= r.MEL_ATOL, (e, dist[k])   # mels on the fly from the int16 chains
     return k
 
 
@@ -78,7 +86,8 @@ def test_random_windows_are_label_windows_each_drawn(synth_root, train_store, re
         raw = train_store.raw(train_store.rows(ids), 'random', generator=g)['eeg'][:, :20].numpy()
         for e, x in zip(ids, raw):
             d = bipolar(eeg[e])
-            drawn[e].append(int(np.flatnonzero([np.array_equal(d[t:t + 20], x, equal_nan=True) for t in starts[e]])[0]))
+            same = stored(d)
+            drawn[e].append(int(np.flatnonzero([same(d[t:t + 20], x) for t in starts[e]])[0]))
     for e in ids:                                                     # every window, about equally often
         counts = np.bincount(drawn[e], minlength=len(starts[e]))
         assert counts.min() > 0 and counts.max() < 3 * 300 / len(starts[e]) + 10, (e, counts)
@@ -89,17 +98,17 @@ def test_jitter_moves_crop_and_eeg_together_within_the_stored_span(synth_root, t
     r = recipe(synth_root)
     for e in st.table.eeg_id[:6]:
         eeg = bipolar(pd.read_parquet(synth_root / 'train_eegs' / f'{e}.parquet').to_numpy(np.float32))
+        same = stored(eeg)
         labels = r.windows(e)
         for _ in range(4):
             raw = st.raw(st.rows([e]), 'random', jitter=3)
             x = raw['eeg'][0].numpy()
             found = [(s, t, d) for s, t in labels for d in range(-600, 601) if 0 <= t + d <= len(eeg) - 10_000
-                     and np.array_equal(eeg[t + d:t + d + 5], x[:5], equal_nan=True)
-                     and np.array_equal(eeg[t + d:t + d + 10_000], x, equal_nan=True)]
+                     and same(eeg[t + d:t + d + 5], x[:5]) and same(eeg[t + d:t + d + 10_000], x)]
             assert found, e
             s, t, d = found[0]
             want = r.image(e, s + d / 200, t + d)                      # the crop moved by the same d / 200 seconds
-            r.assert_close(assemble(raw)[0].numpy(), want, eeg_atol=1e-4)
+            r.assert_close(assemble(raw)[0].numpy(), want, eeg_atol=r.MEL_ATOL)
     rows = st.rows(st.table.eeg_id)                                   # the same windows drawn, with and without jitter
     moved = st.raw(rows, 'random', jitter=3, generator=torch.Generator().manual_seed(1))['eeg']
     still = st.raw(rows, 'random', jitter=0, generator=torch.Generator().manual_seed(1))['eeg']
@@ -127,6 +136,30 @@ def test_pickled_store_opens_its_cache_when_first_used(synth_root, tmp_path):
     lost = pickle.loads(blob)
     assert 'channels=' in repr(lost) and lost.channels == st.channels   # loads without the cache
     with pytest.raises(HMSDataError, match='no prepared train cache'): lost.image(int(st.table.eeg_id[0]))
+
+
+@pytest.mark.parametrize('channels, reads, parts', [
+    (HALVES['spec'], {}, {'spec'}), (HALVES['eeg'], {}, {'mel'}), (HALVES['eeg'], {'mels': False}, {'eeg'}),
+    (CHANNELS, {'windows': 'random'}, {'spec', 'mel', 'eeg'}), (['spec_LL', 'eeg_RP'], {}, {'spec', 'mel'})])
+def test_a_device_holds_only_the_parts_read(train_store, channels, reads, parts):
+    st = Store.open(train_store.cache, channels=channels)         # its own: holding parts changes it
+    assert set(st.reads(**reads)) == parts
+    st.to('cpu', st.reads(**reads))
+    assert set(st.held) == parts and st.device == torch.device('cpu')
+    assert Store.open(train_store.cache, channels=channels).to('cpu').held == tuple(p for p in ('spec', 'eeg', 'mel')
+                                                                                      if p in st.reads())   # default: reads()
+
+
+def test_with_channels_shares_the_index_and_the_memory_maps(train_store, monkeypatch):
+    built = []
+    init = Store.__init__
+    monkeypatch.setattr(Store, '__init__', lambda self, *a, **k: (built.append(1), init(self, *a, **k))[1])
+    views = [train_store.with_channels(CHANNELS[i % 8:i % 8 + 1]) for i in range(50)]
+    assert built == []                                               # no Store (and no index) built per call
+    for v in views:
+        assert v._index is train_store._index and v._col is train_store._col and v.row is train_store.row
+        assert v._maps is train_store._maps and v._resident is train_store._resident
+    assert [v.channels for v in views[:3]] == [['spec_LL'], ['spec_RL'], ['spec_LP']]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device on this machine')
