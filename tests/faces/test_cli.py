@@ -92,7 +92,7 @@ def test_train_then_predict(synth_root, tmp_path, capsys):
 
 
 def test_demo_end_to_end(tmp_path, capsys):
-    assert main(['demo', '--out', str(tmp_path), '--n-eegs', '30', '--n-test', '4', '--arch', 'test_efficientnet',
+    assert main(['demo', '--out', str(tmp_path), '--n-eegs', '30', '--n-test', '4', '--arch', 'test_efficientnet', '--bs', '8',
                  '--epochs', '1', '--epochs2', '0']) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1] == f'lower is better; kept in {tmp_path}: results.md/.csv, history.csv, learning_curves.png, compare.png, submission.csv'
