@@ -128,3 +128,11 @@ def test_pseudo_round_relabels_only_low_vote_training_rows_with_the_fold_model(f
         preds, _ = learn.tta(dl=hms_test_dl(learn.dls, low, train))
         np.testing.assert_allclose(low[TARGETS].to_numpy(), 0.1 * table.loc[low.index, TARGETS].to_numpy() + 0.9 * preds.numpy(),
                                    atol=1e-5)
+
+
+def test_a_fold_short_of_one_batch_is_refused_before_any_training(fastai_data, tmp_path):
+    train, _, table = fastai_data
+    short = int((table.fold != 2).sum())                           # a fold trains on the others' rows
+    with pytest.raises(HMSDataError, match=rf'^bs: fold \d has \d+ training rows, fewer than one batch \(bs={short + 1}\)'):
+        train_folds(table, train, tmp_path / 'run', epochs=1, **{**TINY, 'bs': short + 1})
+    assert not (tmp_path / 'run').exists() or not list((tmp_path / 'run').iterdir())   # nothing trained, nothing exported
