@@ -1,0 +1,94 @@
+"""Training windows, training targets and test windows on synthetic data with per-window truth: test KL side by side.
+
+One synthetic competition (`synth --truth window`: the latent pattern changes in time, each label row is voted from its
+own window), in MLE-bench's layout (per-row test.csv, full-length test recordings, graded by tests/mlebench_grader.py)
+and in Kaggle's (50 s test EEGs, one row each, scored by `hms-fastai score`). Each configuration is one `hms-fastai
+train` (the command is printed) and one `hms-fastai predict` per test-window choice; the sample submission (1/6) and the
+truth oracle (test_oracle.csv) stand beside them. Run folders resume, so a killed bench picks up where it stopped.
+
+    python bench/bench_windows.py --out /tmp/bench_windows            # 700 eegs, resnet18d, 3 folds, 4 + 2 epochs
+"""
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / 'tests'))          # the grader with MLE-bench's rules
+
+
+def _run(argv: list[str]):
+    """One CLI command, printed first; exit if it fails."""
+    from hms_fastai.cli import main
+    print('$ hms-fastai ' + ' '.join(argv), flush=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)          # the test-alignment warning, once per predict
+        if main(argv) != 0: sys.exit(f'failed: {argv}')
+
+
+def _oof(data: Path, run: Path, folds: int) -> dict:
+    """The run's OOF scores: per eeg, expert eegs, and per label row (MLE-bench's weighing)."""
+    from hms_fastai.competition.io import load_competition
+    from hms_fastai.competition.meta import fold_table
+    from hms_fastai.competition.score import oof_scores
+    comp = load_competition(data, test=False)
+    return oof_scores(fold_table(comp, folds), pd.read_csv(run / 'oof.csv'), comp.train)
+
+
+def _test_kl(layout: str, root: Path, sub: pd.DataFrame) -> float:
+    """A submission's test KL: MLE-bench's grader against private/test.csv, or the Kaggle score against test_solution.csv."""
+    from hms_fastai.competition.score import kaggle_score
+    if layout == 'mlebench':
+        from mlebench_grader import grade
+        return grade(sub, pd.read_csv(root / 'private' / 'test.csv'))
+    return kaggle_score(pd.read_csv(root / 'test_solution.csv'), sub)
+
+
+def main(args):
+    from hms_fastai.experiments.results import results_markdown
+    out = Path(args.out)
+    roots = {layout: out / layout for layout in args.layouts}
+    for layout, root in roots.items():
+        if not (root / ('public' if layout == 'mlebench' else '.') / 'test.csv').is_file():
+            _run(['synth', '--out', str(root), '--n-eegs', str(args.n_eegs), '--truth', 'window', '--layout', layout]
+                 + (['--n-test', str(args.n_test)] if layout == 'kaggle' else []))
+    rows = []
+    for layout, root in roots.items():
+        data = root / 'public' if layout == 'mlebench' else root
+        for name, sub in (('sample submission (1/6)', pd.read_csv(data / 'sample_submission.csv')),
+                          ('truth oracle', pd.read_csv(data / 'test_oracle.csv'))):
+            rows.append({'layout': layout, 'system': name, 'test KL': _test_kl(layout, root, sub)})
+        configs = [(w, t) for w in args.windows for t in ('eeg', 'window')]
+        for windows, targets in configs:
+            run = out / f'{layout}_{windows}_{targets}'
+            _run(['train', '--data', str(data), '--cache', str(out / f'cache_{layout}'), '--out', str(run), '--arch', args.arch,
+                  '--folds', str(args.folds), '--epochs', str(args.epochs), '--epochs2', str(args.epochs2),
+                  '--bs', str(args.bs), '--windows', windows, '--targets', targets])
+            oof = _oof(data, run, args.folds)
+            for test_windows in (('centre', 'all') if layout == 'mlebench' else ('centre',)):
+                path = out / f'sub_{layout}_{windows}_{targets}_{test_windows}.csv'
+                _run(['predict', '--data', str(data), '--cache', str(out / f'cache_{layout}'), '--models', str(run),
+                      '--out', str(path), '--test-windows', test_windows])
+                rows.append({'layout': layout, 'system': f'{args.arch} windows={windows} targets={targets} test-windows={test_windows}',
+                             'OOF KL': oof['kl'], 'OOF KL expert': oof['kl_expert'], 'OOF KL label rows': oof['kl_rows'],
+                             'test KL': _test_kl(layout, root, pd.read_csv(path))})
+    table = pd.DataFrame(rows).round(4)
+    table.to_csv(out / 'results.csv', index=False)
+    print(results_markdown(table))
+
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--out', required=True, help='working folder (data, caches, runs, submissions, results.csv)')
+    p.add_argument('--n-eegs', type=int, default=700, help='synthetic train eegs (MLE-bench moves about 10 %% of them to its test)')
+    p.add_argument('--n-test', type=int, default=150, help="Kaggle layout's test eegs")
+    p.add_argument('--arch', default='resnet18d')
+    p.add_argument('--folds', type=int, default=3)
+    p.add_argument('--epochs', type=int, default=4)
+    p.add_argument('--epochs2', type=int, default=2)
+    p.add_argument('--bs', type=int, default=32)
+    p.add_argument('--windows', nargs='+', default=['centre', 'random'], help='training windows to try')
+    p.add_argument('--layouts', nargs='+', default=['kaggle', 'mlebench'], help='which layouts, in this order')
+    main(p.parse_args())
