@@ -367,7 +367,7 @@ def parser() -> argparse.ArgumentParser:
     _add_train_args(s, ['precision'])
     s.add_argument('--test-windows', choices=TEST_WINDOWS, default=DEFAULT_TEST_WINDOWS,
                    help=f"when test.csv gives no offsets: 'all' averages each eeg over its 50 s windows every {TEST_STRIDE} s, "
-                        f"'centre' takes its EEG's middle 50 s (Kaggle's 50 s test EEGs: the same); rows with offsets use their own")
+                        f"'centre' takes its EEG's middle 50 s (a 50 s test EEG: the same); rows with offsets use their own")
 
     s = _command(sub, 'score', 'the competition KL of a submission against a solution (the score alone on the last line)', _score)
     s.add_argument('--solution', type=Path, required=True,

@@ -138,7 +138,8 @@ def _check_test(root: Path, test: pd.DataFrame):
         if (n > 1).any(): raise HMSDataError(where, f'eeg_id(s) {show_ids(n.index[n > 1])} have more than one {col}')
     given = [c for c in OFFSET_COLUMNS if c in test]
     if len(given) == 1:       # a row's window needs both: where its EEG starts and where its spectrogram crop starts
-        raise HMSDataError(where, f'gives {given[0]} but not {(set(OFFSET_COLUMNS) - set(given)).pop()}: give both offset columns or neither')
+        missing = (set(OFFSET_COLUMNS) - set(given)).pop()
+        raise HMSDataError(where, f'gives {given[0]} but not {missing}: give both offset columns or neither')
     for col in given:
         v = pd.to_numeric(test[col], errors='coerce').to_numpy(np.float64)
         bad = ~np.isfinite(v) | (v < 0)

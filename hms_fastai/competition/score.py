@@ -109,8 +109,8 @@ def kaggle_score(solution: pd.DataFrame,      # eeg_id + TARGETS: vote counts or
 def oof_scores(table: pd.DataFrame, oof: pd.DataFrame,
                rows: pd.DataFrame | None = None,   # train.csv's label rows: adds kl_rows
                ) -> dict:
-    """Kaggle score of out-of-fold predictions on all their eegs and on expert eegs (NaN when there are none); with `rows`,
-    also kl_rows: each eeg's prediction on each of its label rows, against the row's own votes, rows weighed equally (MLE-bench)."""
+    """Kaggle score of out-of-fold predictions on all their rows and on expert rows (NaN when none); with `rows`, kl_rows too."""
+    # kl_rows: each eeg's prediction on each of its label rows against the row's own votes, rows weighed equally (MLE-bench)
     truth = table.set_index('eeg_id').loc[oof['eeg_id']].reset_index()
     expert = truth['expert'].to_numpy(bool)
     scores = {'kl': kaggle_score(truth, oof),

@@ -36,9 +36,9 @@ SPEC_COLUMNS = [f'{r}_{f}' for r in REGIONS for f in SPEC_FREQS]
 IMAGE_SHAPE = (128, 256)
 WINDOWS = ('centre', 'random')      # a training item's label window: the seed's (mean of min and max offsets), or one drawn
 TARGET_LEVELS = ('eeg', 'window')   # a training item's targets: its eeg's votes (all rows summed), or its window's own
-TEST_WINDOWS = ('centre', 'all')    # a test eeg without offsets: its EEG's middle 50 s, or the mean over 50 s windows every TEST_STRIDE s
+TEST_WINDOWS = ('centre', 'all')    # a test eeg without offsets: its EEG's middle 50 s, or the mean over its 50 s windows
 DEFAULT_TEST_WINDOWS = 'all'        # measured on synthetic per-window truth (README's figures)
-TEST_STRIDE = 10                    # seconds between the starts of test_windows='all' windows (a label's central 10 s)
+TEST_STRIDE = 10                    # seconds between the starts of those windows (a label's central 10 s)
 
 
 def part_of(channel: str) -> str:

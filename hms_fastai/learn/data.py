@@ -101,8 +101,8 @@ class InputAssembly(Transform):
 
 
 class HMSDataLoader(TfmdDL):
-    """fastai's TfmdDL reading a batch with one gather per part from the store: training items at `windows` towards
-    `targets`; other items at their centre window, or at the stored window they name (test items)."""
+    """fastai's TfmdDL reading a batch with one gather per part from the store; training items at `windows`, others centre."""
+    # training batches go towards `targets`; test items that name a stored window are read there
 
     def __init__(self, dataset=None, windows: str = 'random', jitter: float = 0.0,
                  targets: str = 'eeg',    # training targets: the items' own ('eeg'), or their windows' votes ('window')
@@ -116,13 +116,13 @@ class HMSDataLoader(TfmdDL):
         """Where a batch is read: a drawn window per item (random training), the windows the items name, or 'centre'."""
         named = np.array([r.window for r in refs])
         if (named >= 0).any():
-            if training or not (named >= 0).all(): raise ValueError('items naming their windows must fill a whole inference batch')
+            if training or not (named >= 0).all(): raise ValueError('items naming windows must fill a whole inference batch')
             return named
         return store.draw(rows) if training and self.windows == 'random' else 'centre'
 
     def create_batch(self, b):
-        """(raw windows, targets…) of the items `b`: signals gathered at once, targets collated as fastai does, and with
-        targets='window' a training batch's targets replaced by its windows' votes (at the weight the target block gave)."""
+        """(raw windows, targets…) of the items `b`: signals gathered at once, targets collated as fastai does."""
+        # targets='window': a training batch's targets are its windows' votes, at the weight the target block gave each item
         training, tfm = getattr(self.dataset, 'split_idx', None) == 0, _input_tfm(self)
         rows = np.array([int(s[0]) for s in b], np.int64)
         at = self._read_at(tfm.store, rows, [s[0] for s in b], training)
@@ -267,7 +267,7 @@ def hms_dls(table: pd.DataFrame, store, fold: int = 0, kind: str = 'image', bs: 
 
 @delegates(TfmdDL)
 def hms_test_dl(dls: DataLoaders,
-                table: pd.DataFrame,   # eeg_id per item (+ window: the stored window to read, as Store.window_table numbers them)
+                table: pd.DataFrame,   # eeg_id per item (+ window: the stored window to read, numbered as Store.window_table)
                 store, bs: int | None = None, **kwargs) -> TfmdDL:
     """Inputs-only DataLoader of `table`'s eegs (centre windows) or windows read from `store` with `dls`'s kind and channels."""
     # dls.test_dl(table) reads the dls's own (training) store; a loaded learner predicts the test split through this.

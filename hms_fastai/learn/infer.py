@@ -50,8 +50,8 @@ def _ensemble_weights(weights, groups: list[list]) -> np.ndarray:
 
 
 def _test_items(test: pd.DataFrame, store, test_windows: str) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """What the test split is predicted from: items in test.csv's eeg order (eeg_id; window: the stored window, -1 for the
-    eeg's centre, read from the stored mels; indexed by window number) and, when test.csv gives offsets, each row's window."""
+    """The test split's items in test.csv's eeg order (eeg_id, window), and each row's window when test.csv gives offsets."""
+    # window: the stored window (its number, also the item's index), or -1 for the eeg's centre (read from the stored mels)
     given, eegs = all(c in test for c in OFFSET_COLUMNS), pd.Index(test.eeg_id.unique())
     if test_windows == 'centre' and not given: return pd.DataFrame({'eeg_id': eegs, 'window': -1}), None
     windows = store.window_table()                # the rows' own windows, or 'all': 50 s windows every TEST_STRIDE s
@@ -77,14 +77,15 @@ def predict(models,                       # a run folder, an export, a Learner o
             bs: int | None = None,        # inference batch size (None: each learner's validation batch size)
             trust_pickle: bool = False,   # load .pkl exports (unpickling runs their code)
             precision: str = TrainArgs.precision,
-            test_windows: str = DEFAULT_TEST_WINDOWS,  # test.csv without offsets: 'all' (mean over 50 s windows every 10 s) or 'centre'
+            test_windows: str = DEFAULT_TEST_WINDOWS,  # no offsets in test.csv: 'all' (mean over 50 s windows every 10 s), 'centre'
             ) -> pd.DataFrame:
     """Test-set probabilities (eeg_id + TARGETS): per test.csv row when it gives offsets, else per eeg (test.csv order)."""
     # A row with offsets is predicted from its own window. Without offsets, every row of an eeg gets the eeg's prediction:
     # from the middle 50 s of its EEG ('centre'), or the mean over its 50 s windows every TEST_STRIDE s ('all'); Kaggle's
     # 50 s test EEGs have one window, so both give the same. Each learner: identity+flip TTA; the learners: weighted mean.
     if isinstance(weights, (str, Path)): weights = _blend_weights(weights, models)   # a bad blend file: refused before loading
-    if test_windows not in TEST_WINDOWS: raise HMSDataError('test_windows', f'must be one of {list(TEST_WINDOWS)}, got {test_windows!r}')
+    if test_windows not in TEST_WINDOWS:
+        raise HMSDataError('test_windows', f'must be one of {list(TEST_WINDOWS)}, got {test_windows!r}')
     choose_precision(precision, check_cuda())
     groups = _groups(models, trust_pickle, precision)
     learners = [learn for g in groups for learn in g]
@@ -94,7 +95,8 @@ def predict(models,                       # a run folder, an export, a Learner o
     store = prepare(comp, cache_dir, 'test', parts=parts)               # only the halves the learners read
     items, row_window = _test_items(comp.test, store, test_windows)
     probs = sum(wk * _item_probs(learn, items, store, tta, bs) for learn, wk in zip(learners, w))
-    if row_window is not None: return target_frame(comp.test.eeg_id, pd.DataFrame(probs, index=items.index).loc[row_window].to_numpy())
+    if row_window is not None:                                    # one prediction per test.csv row, from its own window
+        return target_frame(comp.test.eeg_id, pd.DataFrame(probs, index=items.index).loc[row_window].to_numpy())
     per_eeg = target_frame(items.eeg_id, probs).groupby('eeg_id', sort=False)[TARGETS].mean()     # test.csv's eeg order
     return target_frame(per_eeg.index, per_eeg.to_numpy())
 

@@ -120,7 +120,8 @@ def train_run(data,                        # the competition folder (or its Comp
     parts = run_parts(args)                                  # a first round of pseudo-labels: checked finished here
     out_dir = check_run(table, out_dir, args, **learner_kwargs).folder   # another run's folder: refused before any work
     store_kwargs = dict(margin=args.jitter if margin is None else margin, max_seconds=max_seconds)
-    if processes == 1: trained = train_folds(table, prepare(comp, cache, 'train', parts, **store_kwargs), out_dir, args, **learner_kwargs)
+    if processes == 1:
+        trained = train_folds(table, prepare(comp, cache, 'train', parts, **store_kwargs), out_dir, args, **learner_kwargs)
     else:
         _launch((str(comp.root), str(cache), str(out_dir), args, store_kwargs, learner_kwargs), processes, out_dir)
         params = json.loads((out_dir / MANIFEST).read_text()).get('params', 0)

@@ -92,28 +92,29 @@ def _reusable(paths, index: Path, writable: bool, sizes: list[str]) -> bool:
 
 
 def _label_windows(rows: pd.DataFrame) -> pd.DataFrame:
-    """The distinct label windows of csv rows: eeg_id, spec_s, start and, where the rows have votes, each window's votes
-    (summed over its rows) as fractions (TARGETS) and their total (total_votes)."""
+    """The distinct label windows of csv rows: eeg_id, spec_s, start and, with votes, their fractions and total_votes."""
+    # a window's votes: summed over its rows (one row in the real train.csv)
     w = csv_windows(rows)
     if not set(TARGETS) <= set(rows.columns): return w.drop_duplicates()
-    votes = w.assign(**{c: rows[c].to_numpy(float) for c in TARGETS}).groupby(['eeg_id', 'spec_s', 'start'], sort=False)[TARGETS].sum()
+    votes = w.assign(**{c: rows[c].to_numpy(float) for c in TARGETS}).groupby(['eeg_id', 'spec_s', 'start'], sort=False)
+    votes = votes[TARGETS].sum()
     total = votes.sum(axis=1)
     return votes.div(total, axis=0).assign(total_votes=total).reset_index()
 
 
 def _test_spans(comp, table: pd.DataFrame) -> pd.DataFrame:
-    """Per test eeg whose rows give no offsets: n (its EEG's samples) and last (the last crop start, s, inside its
-    spectrogram); warns once where the EEG's place in a longer spectrogram has to be assumed."""
+    """Per test eeg without offsets: n (EEG samples), last (the last crop start inside its spectrogram, s); warns if assumed."""
     n = np.array([parquet_file(comp.eeg_path(i, 'test')).metadata.num_rows for i in table.eeg_id], np.int64)
     rows = np.array([parquet_file(comp.spec_path(i, 'test')).metadata.num_rows for i in table.spectrogram_id], np.int64)
     last = np.maximum(SPEC_STEP * (rows - SPEC_WINDOW), 0)
     unsure = last > (n - EEG_WINDOW) / EEG_RATE            # room for the EEG at more than one place in its spectrogram
     if unsure.any():
-        warnings.warn(f'test.csv gives no offsets and {unsure.sum()} of {len(table)} test eegs (e.g. {table.eeg_id[unsure].iloc[0]}) '
-                      f'have a spectrogram longer than their EEG needs: each EEG is assumed to start at its spectrogram\'s first '
-                      f'label window (a window\'s crop starts as many seconds into the spectrogram as its EEG into the EEG '
-                      f'file), as the first eeg of each spectrogram does in train.csv; later eegs of a spectrogram get crops from '
-                      f'the wrong place. A model trained with --channels eeg reads no spectrogram.', stacklevel=3)
+        warnings.warn(f'test.csv gives no offsets and {unsure.sum()} of {len(table)} test eegs (e.g. '
+                      f'{table.eeg_id[unsure].iloc[0]}) have a spectrogram longer than their EEG needs: each EEG is assumed '
+                      f'to start at its spectrogram\'s first label window (a window\'s crop starts as many seconds into the '
+                      f'spectrogram as its EEG into the EEG file), as the first eeg of each spectrogram does in train.csv; '
+                      f'later eegs of a spectrogram get crops from the wrong place. A model trained with --channels eeg '
+                      f'reads no spectrogram.', stacklevel=3)
     return pd.DataFrame({'eeg_id': table.eeg_id.to_numpy(), 'n': n, 'last': last})
 
 
@@ -132,9 +133,9 @@ def _stride_windows(spans: pd.DataFrame) -> pd.DataFrame:
 
 
 def _windows(rows: pd.DataFrame, table: pd.DataFrame, spans: pd.DataFrame | None, max_seconds: float | None) -> pd.DataFrame:
-    """Each eeg's distinct label windows (rows without offsets: its stride windows): eeg_id, spec_s (crop start, s),
-    start (EEG sample), and each label window's votes where `rows` have them."""
-    if spans is not None: return _stride_windows(spans).sort_values(['eeg_id', 'start'])[['eeg_id', 'spec_s', 'start']].reset_index(drop=True)
+    """Each eeg's distinct label windows (without offsets: its stride windows): eeg_id, spec_s (crop start, s), start, votes."""
+    if spans is not None:
+        return _stride_windows(spans).sort_values(['eeg_id', 'start'])[['eeg_id', 'spec_s', 'start']].reset_index(drop=True)
     w = _label_windows(rows)
     keep = list(w.columns)
     w = w.merge(table[['eeg_id', 'centre_start']], on='eeg_id')
@@ -273,7 +274,9 @@ def prepare(data, cache_dir, split: str = 'train', parts=PARTS, margin: float = 
             device=None) -> Store:
     """Read each parquet of `split` of `data` (a folder or Competition) once, in parallel, into memory-mapped chunks; the Store."""
     # Stored per eeg: the spectrogram rows and bipolar EEG of every label window ± `margin` s (jitter room), at most
-    # `max_seconds` of EEG around the centre window (windows farther out are dropped), and the centre window's mels.
+    # `max_seconds` of EEG around the centre window (windows farther out are dropped), and the centre window's mels;
+    # windows.parquet lists the windows, each train window with its own votes. A test split's windows: each row's own
+    # when test.csv gives offsets, else 50 s windows every TEST_STRIDE s across the EEG (its centre: the middle 50 s).
     if split not in ('train', 'test'): raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     comp = data if isinstance(data, Competition) else load_competition(data, train=split == 'train', test=split == 'test')
     if split == 'train' and comp.train is None: raise ValueError('a Competition loaded with train=False has no train split')

@@ -24,8 +24,7 @@ _FILES = {'spec': 'spec_file', 'eeg': 'eeg_file', 'mel': 'mel_file'}
 
 
 def csv_windows(rows: pd.DataFrame) -> pd.DataFrame:
-    """The window of each csv row with offsets (train.csv, or a test.csv that gives them): eeg_id, spec_s (crop start, s),
-    start (first EEG sample)."""
+    """The window of each csv row with offsets (train.csv, a test.csv with them): eeg_id, spec_s (crop start, s), start."""
     return pd.DataFrame({'eeg_id': rows.eeg_id.to_numpy(), 'spec_s': rows.spectrogram_label_offset_seconds.to_numpy(float),
                          'start': (rows.eeg_label_offset_seconds * EEG_RATE).to_numpy().astype(np.int64)})
 
@@ -88,8 +87,8 @@ class Store:
         """Every stored window: eeg_id, spec_s, start, window (its number, for `raw`), centre (it is its eeg's centre window)."""
         c, rows = self._col, self._owner
         centre = (self._win['start'] == c['centre_start'][rows]) & (self._win['spec_s'] == c['centre_spec_s'][rows])
-        return pd.DataFrame({'eeg_id': self._index.eeg_id.to_numpy()[rows], 'spec_s': self._win['spec_s'], 'start': self._win['start'],
-                             'window': np.arange(len(rows)), 'centre': centre})
+        return pd.DataFrame({'eeg_id': self._index.eeg_id.to_numpy()[rows], 'spec_s': self._win['spec_s'],
+                             'start': self._win['start'], 'window': np.arange(len(rows)), 'centre': centre})
 
     def locate(self, rows: pd.DataFrame) -> np.ndarray:
         """The stored window of each csv row with offsets (HMSDataError naming the eeg_ids whose windows are not stored)."""
@@ -165,9 +164,10 @@ class Store:
     def raw(self, rows,
             windows='centre',            # 'centre', 'random' (one drawn per row), or the stored windows to read (see `draw`)
             jitter: float = 0.0, generator: torch.Generator | None = None, mels: bool = True) -> dict:
-        """Raw signals of index rows `rows` at their centre, a random or the given window each (± `jitter` s); `mels`: centre mels."""
+        """Raw signals of index rows `rows` at their centre, a random or a given window each (± `jitter` s); `mels`: centre's."""
         rows = np.asarray(rows, np.int64)
-        if isinstance(windows, str) and windows not in WINDOWS: raise ValueError(f'windows must be one of {WINDOWS}, got {windows!r}')
+        if isinstance(windows, str) and windows not in WINDOWS:
+            raise ValueError(f'windows must be one of {WINDOWS}, got {windows!r}')
         c = self._col
         centre = isinstance(windows, str) and windows == 'centre'
         if centre: spec_s, start = c['centre_spec_s'][rows].astype(float), c['centre_start'][rows]
