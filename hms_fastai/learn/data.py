@@ -131,7 +131,8 @@ class HMSDataLoader(TfmdDL):
         ys = fa_collate([s[1:] for s in b])
         if training and self.targets == 'window':
             windows = tfm.store.nearest(rows) if isinstance(at, str) else at     # centre: the label window it stands for
-            ys = (Votes(torch.from_numpy(tfm.store.votes(windows)) * ys[0].sum(-1, keepdim=True)), *ys[1:])
+            weight = (ys[0].sum(-1, keepdim=True) * VOTE_SCALE).round() / VOTE_SCALE  # exactly 1, or total_votes / 20
+            ys = (Votes(torch.from_numpy(tfm.store.votes(windows)) * weight), *ys[1:])
         return (raw, *ys)
 
     def retain(self, res, b):
