@@ -19,7 +19,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from .core.constants import EEG_RATE, EEG_WINDOW, PARTS, TARGETS
+from .core.constants import DEFAULT_TEST_WINDOWS, EEG_RATE, EEG_WINDOW, PARTS, TARGETS, TEST_STRIDE, TEST_WINDOWS
 from .core.errors import HMSDataError
 from .core.train_args import SEED, TrainArgs, check_arg
 from .core.version import __version__
@@ -204,6 +204,7 @@ def _train(a):
     print(f'exported {len(trained.paths)} learners to {a.out}; out-of-fold predictions in {Path(a.out) / "oof.csv"}')
     print(f'OOF KL (all rows):    {trained.scores["kl"]:.4f}')
     print(f'OOF KL (expert rows): {trained.scores["kl_expert"]:.4f}')
+    print(f'OOF KL (label rows):  {trained.scores["kl_rows"]:.4f}')
 
 
 def _predict(a):
@@ -216,7 +217,7 @@ def _predict(a):
     if a.weights is not None and not a.weights.is_file(): raise HMSDataError('--weights', f'{a.weights}: no such file')
     from .learn.infer import submit
     sub = submit(a.models, a.data, a.cache, a.out, tta=not a.no_tta, weights=a.weights, bs=a.bs, trust_pickle=a.trust_pickle,
-                 precision=a.precision)
+                 precision=a.precision, test_windows=a.test_windows)
     print(f'wrote {a.out}: {len(sub)} rows')
 
 
@@ -404,6 +405,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--trust-pickle', action='store_true', help='load the .pkl exports (unpickling runs their code) instead of '
                                                                 'the weights-only .safetensors + .json')
     _add_train_args(s, ['precision'])
+    s.add_argument('--test-windows', choices=TEST_WINDOWS, default=DEFAULT_TEST_WINDOWS,
+                   help=f"when test.csv gives no offsets: 'all' averages each eeg over its 50 s windows every {TEST_STRIDE} s, "
+                        f"'centre' takes its EEG's middle 50 s (a 50 s test EEG: the same); rows with offsets use their own")
 
     s = _command(sub, 'score', 'the competition KL of a submission against a solution (the score alone on the last line)', _score)
     s.add_argument('--solution', type=Path, required=True,

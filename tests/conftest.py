@@ -24,6 +24,13 @@ def synth_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope='session')
+def mle_root(tmp_path_factory) -> Path:
+    """A tiny synthetic competition with per-window truth in MLE-bench's layout (public/, private/), made once per session."""
+    from hms_fastai.competition.synth import make_synthetic
+    return make_synthetic(tmp_path_factory.mktemp('mle'), n_eegs=40, seed=3, truth='window', layout='mlebench')
+
+
+@pytest.fixture(scope='session')
 def fastai_data(synth_root, tmp_path_factory):
     """For the fastai tests: (train Store, test Store, train eeg table with 3 patient folds), prepared once."""
     from hms_fastai.competition.meta import add_folds
@@ -64,11 +71,19 @@ class Recipe:
     def _eeg(self, eeg_id) -> np.ndarray:
         return pd.read_parquet(self.root / f'{self.split}_eegs' / f'{eeg_id}.parquet').to_numpy(np.float32)
 
+    def _aligned(self, eeg_id, eeg_start) -> float:
+        """A test window's crop start without offsets: as many seconds into the spectrogram as its EEG is into the EEG
+        file (the package's stated assumption), moved back to keep the 600 s crop inside the spectrogram."""
+        last = max(2 * (len(self._spec(self._sid(eeg_id))) - 300), 0)
+        return float(min(max(eeg_start / 200, 0), last))
+
     def centre(self) -> pd.DataFrame:
-        """Per eeg_id: spec_s (the mean of the min and max spectrogram offset) and eeg_start (likewise, in samples)."""
-        if self.split == 'test':
-            n = [len(self._eeg(e)) for e in self.csv.eeg_id]
-            return pd.DataFrame({'spec_s': 0.0, 'eeg_start': (np.array(n) - 10_000) // 2}, index=self.csv.eeg_id.to_numpy())
+        """Per eeg_id: spec_s (the mean of the min and max spectrogram offset) and eeg_start (likewise, in samples); a test
+        csv without offsets: the EEG's middle 50 s and its aligned crop."""
+        if self.split == 'test' and 'eeg_label_offset_seconds' not in self.csv:
+            ids = self.csv.eeg_id.unique()
+            start = [(len(self._eeg(e)) - 10_000) // 2 for e in ids]
+            return pd.DataFrame({'spec_s': [self._aligned(e, t) for e, t in zip(ids, start)], 'eeg_start': start}, index=ids)
         g = self.csv.groupby('eeg_id')
         spec_s = (g.spectrogram_label_offset_seconds.min() + g.spectrogram_label_offset_seconds.max()) / 2
         eeg_s = (g.eeg_label_offset_seconds.min() + g.eeg_label_offset_seconds.max()) / 2
@@ -78,6 +93,12 @@ class Recipe:
         """The eeg's distinct label windows (spec_s, eeg_start) in train.csv."""
         rows = self.csv[self.csv.eeg_id == eeg_id]
         return sorted(set(zip(rows.spectrogram_label_offset_seconds, (rows.eeg_label_offset_seconds * 200).astype(int))))
+
+    def stride(self, eeg_id) -> list[tuple]:
+        """A test eeg's windows for test_windows='all': EEG starts every 10 s and the one ending at the file's end, aligned crops."""
+        n = len(self._eeg(eeg_id))
+        starts = sorted(set(range(0, n - 10_000 + 1, 2_000)) | {n - 10_000})
+        return [(self._aligned(eeg_id, t), t) for t in starts]
 
     def _sid(self, eeg_id) -> int:
         return int(self.csv.loc[self.csv.eeg_id == eeg_id, 'spectrogram_id'].iloc[0])

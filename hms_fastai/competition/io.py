@@ -136,8 +136,11 @@ def _check_test(root: Path, test: pd.DataFrame):
     for col in ['spectrogram_id', 'patient_id']:
         n = test.groupby('eeg_id', sort=False)[col].nunique()
         if (n > 1).any(): raise HMSDataError(where, f'eeg_id(s) {show_ids(n.index[n > 1])} have more than one {col}')
-    for col in OFFSET_COLUMNS:
-        if col not in test: continue
+    given = [c for c in OFFSET_COLUMNS if c in test]
+    if len(given) == 1:       # a row's window needs both: where its EEG starts and where its spectrogram crop starts
+        missing = (set(OFFSET_COLUMNS) - set(given)).pop()
+        raise HMSDataError(where, f'gives {given[0]} but not {missing}: give both offset columns or neither')
+    for col in given:
         v = pd.to_numeric(test[col], errors='coerce').to_numpy(np.float64)
         bad = ~np.isfinite(v) | (v < 0)
         if bad.any(): raise HMSDataError(where, f'eeg_id(s) {show_ids(test.eeg_id[bad].unique())} have a missing, '

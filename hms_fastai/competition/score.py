@@ -106,9 +106,17 @@ def kaggle_score(solution: pd.DataFrame,      # eeg_id + TARGETS: vote counts or
     return float(kl_rows(by_id(y), by_id(p)).mean())
 
 
-def oof_scores(table: pd.DataFrame, oof: pd.DataFrame) -> dict:
-    """Kaggle score of out-of-fold predictions on all their rows and on expert rows (NaN when there are none)."""
+def oof_scores(table: pd.DataFrame, oof: pd.DataFrame,
+               rows: pd.DataFrame | None = None,   # train.csv's label rows: adds kl_rows
+               ) -> dict:
+    """Kaggle score of out-of-fold predictions on all their rows and on expert rows (NaN when none); with `rows`, kl_rows too."""
+    # kl_rows: each eeg's prediction on each of its label rows against the row's own votes, rows weighed equally (MLE-bench)
     truth = table.set_index('eeg_id').loc[oof['eeg_id']].reset_index()
     expert = truth['expert'].to_numpy(bool)
-    return {'kl': kaggle_score(truth, oof),
-            'kl_expert': kaggle_score(truth[expert], oof[expert]) if expert.any() else float('nan')}
+    scores = {'kl': kaggle_score(truth, oof),
+              'kl_expert': kaggle_score(truth[expert], oof[expert]) if expert.any() else float('nan')}
+    if rows is not None:
+        labels = rows[rows.eeg_id.isin(oof.eeg_id)]
+        preds = target_frame(labels.eeg_id, oof.set_index('eeg_id').loc[labels.eeg_id, TARGETS].to_numpy())
+        scores['kl_rows'] = kaggle_score(labels[['eeg_id', *TARGETS]], preds, names=('train.csv', 'oof'))
+    return scores

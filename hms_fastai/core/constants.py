@@ -2,7 +2,7 @@
 
 __all__ = ['TARGETS', 'CLASSES', 'EEG_COLUMNS', 'REGIONS', 'CHAINS', 'PARTS', 'HALVES', 'CHANNELS', 'part_of', 'MONTAGE', 'BIPOLAR',
            'SIGNAL_CHANNELS', 'EEG_RATE', 'EEG_WINDOW', 'SPEC_STEP', 'SPEC_WINDOW', 'SPEC_FREQS', 'SPEC_COLUMNS', 'IMAGE_SHAPE',
-           'WINDOWS']
+           'WINDOWS', 'TARGET_LEVELS', 'TEST_WINDOWS', 'DEFAULT_TEST_WINDOWS', 'TEST_STRIDE']
 
 TARGETS = ['seizure_vote', 'lpd_vote', 'gpd_vote', 'lrda_vote', 'grda_vote', 'other_vote']
 CLASSES = ['Seizure', 'LPD', 'GPD', 'LRDA', 'GRDA', 'Other']
@@ -35,6 +35,10 @@ SPEC_FREQS = ['0.59', '0.78', '0.98', '1.17', '1.37', '1.56', '1.76', '1.95', '2
 SPEC_COLUMNS = [f'{r}_{f}' for r in REGIONS for f in SPEC_FREQS]
 IMAGE_SHAPE = (128, 256)
 WINDOWS = ('centre', 'random')      # a training item's label window: the seed's (mean of min and max offsets), or one drawn
+TARGET_LEVELS = ('eeg', 'window')   # a training item's targets: its eeg's votes (all rows summed), or its window's own
+TEST_WINDOWS = ('centre', 'all')    # a test eeg without offsets: its EEG's middle 50 s, or the mean over its 50 s windows
+DEFAULT_TEST_WINDOWS = 'all'        # measured on synthetic per-window truth (README's figures)
+TEST_STRIDE = 10                    # seconds between the starts of those windows (a label's central 10 s)
 
 
 def part_of(channel: str) -> str:

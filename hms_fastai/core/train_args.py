@@ -9,7 +9,7 @@ import types
 import typing
 from dataclasses import dataclass, field, fields
 
-from .constants import CHANNELS, HALVES, SIGNAL_CHANNELS, WINDOWS
+from .constants import CHANNELS, HALVES, SIGNAL_CHANNELS, TARGET_LEVELS, WINDOWS
 from .errors import HMSDataError
 
 __all__ = ['SEED', 'PRECISIONS', 'TrainArgs', 'arg_rule', 'check_arg', 'parse_channels']
@@ -87,6 +87,7 @@ class TrainArgs:
     mixup: float = arg_rule(0.0, low=0)             # soft-label MixUp alpha (0: off)
     windows: str | None = arg_rule(None, choices=WINDOWS)   # training windows (None: random on a GPU, centre on a CPU)
     jitter: float = arg_rule(0.0, low=0)            # seconds a training window may move either way
+    targets: str = arg_rule('eeg', choices=TARGET_LEVELS)   # training targets: the eeg's votes, or the drawn window's own
     vote_weight: bool = False                       # stage 1 weighs each row's loss by its total votes / 20
     monitor: str = 'valid_loss'                     # stage 1 keeps its best epoch by this validation figure
     monitor2: str = 'kl_expert'                     # stage 2 keeps its best epoch by this one
@@ -104,6 +105,9 @@ class TrainArgs:
         if self.pretrained == 'none': object.__setattr__(self, 'pretrained', False)
         if self.folds_used is not None and max(self.folds_used) >= self.folds:
             raise HMSDataError('folds_used', f'{list(self.folds_used)} must be below folds={self.folds}')
+        if self.targets == 'window' and self.pseudo:
+            raise HMSDataError('targets', "'window' trains on each label window's own votes; pseudo-labels are per eeg: "
+                                          "use targets='eeg' with pseudo")
 
     def replace(self, **changes) -> 'TrainArgs':
         """A copy with `changes` (TypeError naming any that is not an argument)."""

@@ -11,7 +11,7 @@ from fastai.torch_core import TensorBase, TensorImage, default_device, set_seed,
 from fastcore.meta import delegates
 from fasttransform import Transform
 
-from ..core.constants import CLASSES, EEG_RATE, EEG_WINDOW, SIGNAL_CHANNELS, TARGETS, WINDOWS, part_of
+from ..core.constants import CLASSES, EEG_RATE, EEG_WINDOW, SIGNAL_CHANNELS, TARGET_LEVELS, TARGETS, WINDOWS, part_of
 from ..core.errors import HMSDataError
 from ..core.train_args import TrainArgs, parse_channels
 from ..signals.plots import show_image
@@ -64,7 +64,12 @@ class Votes(TensorBase):
 
 
 class EEGRef(int):
-    """A dataset item's input: the eeg's row in its store (the DataLoader reads a whole batch of them at once)."""
+    """A dataset item's input: the eeg's row in its store, and the stored window to read (-1: the DataLoader's choice)."""
+
+    def __new__(cls, row: int, window: int = -1):
+        ref = super().__new__(cls, row)
+        ref.window = int(window)
+        return ref
 
 
 class StoreInput(Transform):
@@ -76,8 +81,8 @@ class StoreInput(Transform):
         self.channels = list(channels if channels is not None else get_kind(kind).input_channels(None))
 
     def encodes(self, row) -> EEGRef:
-        """The row's place in the store (HMSDataError if its eeg_id is not there)."""
-        return EEGRef(self.store.rows([row['eeg_id']])[0])
+        """The row's place in the store (HMSDataError if its eeg_id is not there), and its `window` column where it has one."""
+        return EEGRef(self.store.rows([row['eeg_id']])[0], row.get('window', -1))
 
     def decodes(self, ref: EEGRef):
         """The centre-window input of a single item (e.g. for `show_at`), tagged with its channel names."""
@@ -97,18 +102,38 @@ class InputAssembly(Transform):
 
 class HMSDataLoader(TfmdDL):
     """fastai's TfmdDL reading a batch with one gather per part from the store; training items at `windows`, others centre."""
+    # training batches go towards `targets`; test items that name a stored window are read there
 
-    def __init__(self, dataset=None, windows: str = 'random', jitter: float = 0.0, **kwargs):
+    def __init__(self, dataset=None, windows: str = 'random', jitter: float = 0.0,
+                 targets: str = 'eeg',    # training targets: the items' own ('eeg'), or their windows' votes ('window')
+                 **kwargs):
         if windows not in WINDOWS: raise ValueError(f'windows must be one of {WINDOWS}, got {windows!r}')
-        self.windows, self.jitter = windows, jitter
+        if targets not in TARGET_LEVELS: raise ValueError(f'targets must be one of {TARGET_LEVELS}, got {targets!r}')
+        self.windows, self.jitter, self.targets = windows, jitter, targets
         super().__init__(dataset, **kwargs)
+
+    def _read_at(self, store, rows: np.ndarray, refs: list, training: bool):
+        """Where a batch is read: a drawn window per item (random training), the windows the items name, or 'centre'."""
+        named = np.array([r.window for r in refs])
+        if (named >= 0).any():
+            if training or not (named >= 0).all(): raise ValueError('items naming windows must fill a whole inference batch')
+            return named
+        return store.draw(rows) if training and self.windows == 'random' else 'centre'
 
     def create_batch(self, b):
         """(raw windows, targets…) of the items `b`: signals gathered at once, targets collated as fastai does."""
+        # targets='window': a training batch's targets are its windows' votes, at the weight the target block gave each item
         training, tfm = getattr(self.dataset, 'split_idx', None) == 0, _input_tfm(self)
-        raw = tfm.store.raw([int(s[0]) for s in b], self.windows if training else 'centre', self.jitter,
-                            mels=get_kind(tfm.kind).mels)
-        return (raw, *fa_collate([s[1:] for s in b])) if len(b[0]) > 1 else (raw,)
+        rows = np.array([int(s[0]) for s in b], np.int64)
+        at = self._read_at(tfm.store, rows, [s[0] for s in b], training)
+        raw = tfm.store.raw(rows, at, self.jitter if training else 0.0, mels=get_kind(tfm.kind).mels)
+        if len(b[0]) == 1: return (raw,)
+        ys = fa_collate([s[1:] for s in b])
+        if training and self.targets == 'window':
+            windows = tfm.store.nearest(rows) if isinstance(at, str) else at     # centre: the label window it stands for
+            weight = (ys[0].sum(-1, keepdim=True) * VOTE_SCALE).round() / VOTE_SCALE  # exactly 1, or total_votes / 20
+            ys = (Votes(torch.from_numpy(tfm.store.votes(windows)) * weight), *ys[1:])
+        return (raw, *ys)
 
     def retain(self, res, b):
         """The batch as made: its raw windows are not the items' types (fastai would cast them)."""
@@ -119,8 +144,8 @@ class HMSDataLoader(TfmdDL):
         return to_detach(b, cpu, gather=False)
 
     def new(self, dataset=None, cls=None, **kwargs):
-        """A DataLoader like this one (same windows and jitter) over `dataset`."""
-        return super().new(dataset, cls, **{'windows': self.windows, 'jitter': self.jitter, **kwargs})
+        """A DataLoader like this one (same windows, jitter and targets) over `dataset`."""
+        return super().new(dataset, cls, **{'windows': self.windows, 'jitter': self.jitter, 'targets': self.targets, **kwargs})
 
 
 class VoteTarget(Transform):
@@ -132,12 +157,13 @@ class VoteTarget(Transform):
 
 
 def StoreBlock(store, kind: str = 'image', channels: list[str] | None = None,  # the model's inputs (None: from the store's)
-               windows: str = 'random', jitter: float = 0.0) -> TransformBlock:
+               windows: str = 'random', jitter: float = 0.0,
+               targets: str = 'eeg') -> TransformBlock:  # 'window': training batches go towards their windows' own votes
     """Input block: rows → a kind's inputs read from `store` (each training batch at random label windows, or the centre)."""
     k = get_kind(kind)
     if channels is None and k.store_channels is None: channels = store.channels
     return TransformBlock(type_tfms=StoreInput(store, k.name, k.input_channels(channels)), batch_tfms=k.assembly(),
-                          dl_type=HMSDataLoader, dls_kwargs={'windows': windows, 'jitter': jitter})
+                          dl_type=HMSDataLoader, dls_kwargs={'windows': windows, 'jitter': jitter, 'targets': targets})
 
 
 class WeightedVotes(VoteTarget):
@@ -178,7 +204,8 @@ def dl_parts(data) -> set:
     return {part_of(c) for c in get_kind(tfm.kind).reads(tfm.channels)}
 
 
-def check_fold_table(table: pd.DataFrame, fold: int):
+def check_fold_table(table: pd.DataFrame, fold: int,
+                     bs: int | None = None):   # refuse a fold with fewer training rows than one batch of this size
     """HMSDataError unless `table` has ids, targets and a `fold` column giving non-empty train and valid sets."""
     need = [c for c in ['eeg_id', 'fold', 'expert', *TARGETS] if c not in table.columns]
     if need: raise HMSDataError('table', f'missing column(s) {need} (folds come from meta.fold_table)')
@@ -186,6 +213,9 @@ def check_fold_table(table: pd.DataFrame, fold: int):
     if n_valid in (0, len(table)):
         raise HMSDataError('table', f'fold {fold} leaves {"no validation" if n_valid == 0 else "no training"} rows '
                                     f'(folds present: {sorted(set(table["fold"]))})')
+    if bs is not None and len(table) - n_valid < bs:      # fastai drops a training batch short of bs: it would train nothing
+        raise HMSDataError('bs', f'fold {fold} has {len(table) - n_valid} training rows, fewer than one batch (bs={bs}): '
+                                 f'lower the batch size or use fewer folds')
 
 
 def default_windows() -> str:
@@ -218,16 +248,18 @@ def hms_dls(table: pd.DataFrame, store, fold: int = 0, kind: str = 'image', bs: 
             batch_tfms=None, windows: str | None = None,  # training windows: 'random' or 'centre' (None: default_windows())
             jitter: float = 0.0,                 # seconds a training window may move either way
             vote_weight: bool = False,           # training targets scaled by total_votes / 20
+            targets: str = TrainArgs.targets,    # training targets: the eeg's votes, or each drawn window's own ('window')
             resident: bool | None = None,        # hold the store on the GPU (None: when it has room)
             num_workers: int = 0, seed: int | None = None, **kwargs) -> DataLoaders:
     """DataLoaders of (a kind's input, votes) for eeg-level `table`: `fold` validates at the centre window, the rest trains."""
-    check_fold_table(table, fold)
+    check_fold_table(table, fold, bs)
     k, channels = get_kind(kind), parse_channels(channels)
     store, windows = store.with_channels(k.reads(channels)), windows or default_windows()
     store.rows(table['eeg_id'])                                   # HMSDataError naming any eeg_id not in the store
+    if targets == 'window': store.votes([])                       # HMSDataError if its windows keep no votes
     store = place_store(store, resident, store.reads(k.mels, windows))
     if seed is not None: set_seed(seed)
-    block = StoreBlock(store, k.name, channels, windows, jitter)
+    block = StoreBlock(store, k.name, channels, windows, jitter, targets)
     dblock = DataBlock(blocks=(block, VoteBlock(vote_weight)), splitter=ColSplitter('fold', on=fold), n_inp=1, batch_tfms=batch_tfms)
     pin = torch.cuda.is_available() and store.device is None
     return dblock.dataloaders(table.reset_index(drop=True), bs=bs, num_workers=0 if store.device else num_workers,
@@ -235,8 +267,10 @@ def hms_dls(table: pd.DataFrame, store, fold: int = 0, kind: str = 'image', bs: 
 
 
 @delegates(TfmdDL)
-def hms_test_dl(dls: DataLoaders, table: pd.DataFrame, store, bs: int | None = None, **kwargs) -> TfmdDL:
-    """Inputs-only DataLoader of eeg-level `table` read from `store` (e.g. the test split) with `dls`'s kind and channels."""
+def hms_test_dl(dls: DataLoaders,
+                table: pd.DataFrame,   # eeg_id per item (+ window: the stored window to read, numbered as Store.window_table)
+                store, bs: int | None = None, **kwargs) -> TfmdDL:
+    """Inputs-only DataLoader of `table`'s eegs (centre windows) or windows read from `store` with `dls`'s kind and channels."""
     # dls.test_dl(table) reads the dls's own (training) store; a loaded learner predicts the test split through this.
     tfm = _input_tfm(dls)
     store = store.with_channels(get_kind(tfm.kind).reads(tfm.channels))

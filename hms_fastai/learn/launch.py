@@ -128,8 +128,9 @@ def train_run(data,                        # the competition folder (or its Comp
     out_dir = check_run(table, out_dir, args, **learner_kwargs).folder   # another run's folder, a leaky first round: refused
     store_kwargs = dict(margin=args.jitter if margin is None else margin, max_seconds=max_seconds)
     if processes == 1:
-        return train_folds(table, prepare(comp, cache, 'train', parts, **store_kwargs), out_dir, args, cbs=cbs, **learner_kwargs)
-    _launch((str(comp.root), str(cache), str(out_dir), args, store_kwargs, learner_kwargs, cbs), processes, out_dir)
-    oof = pd.read_csv(out_dir / 'oof.csv')
-    params = json.loads((out_dir / MANIFEST).read_text()).get('params', 0)
-    return TrainedFolds(run_exports(out_dir), oof, oof_scores(table, oof), params)
+        trained = train_folds(table, prepare(comp, cache, 'train', parts, **store_kwargs), out_dir, args, cbs=cbs, **learner_kwargs)
+    else:
+        _launch((str(comp.root), str(cache), str(out_dir), args, store_kwargs, learner_kwargs, cbs), processes, out_dir)
+        params = json.loads((out_dir / MANIFEST).read_text()).get('params', 0)
+        trained = TrainedFolds(run_exports(out_dir), pd.read_csv(out_dir / 'oof.csv'), {}, params)
+    return trained._replace(scores=oof_scores(table, trained.oof, comp.train))     # per eeg, and per label row

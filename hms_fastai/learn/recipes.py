@@ -17,7 +17,7 @@ from ..core.atomic import atomic_path
 from ..core.errors import HMSDataError
 from ..core.train_args import TrainArgs
 from .augment import hms_augs
-from .data import hms_dls, hms_test_dl
+from .data import check_fold_table, hms_dls, hms_test_dl
 from .device import oom_as_error, precision_plan
 from .distributed import shard, unshard
 from .exports import export_learner, load_exported
@@ -78,7 +78,7 @@ def _expert_stage(table: pd.DataFrame, fold: int, bs: int) -> pd.DataFrame:
 def _learner_dls(table: pd.DataFrame, store, fold: int, args: TrainArgs, vote_weight: bool, batch_tfms):
     """The DataLoaders `args` asks for: its kind's inputs from `store`, `fold` validating."""
     return hms_dls(table, store, fold, args.kind, args.bs, args.channels, batch_tfms, args.windows, args.jitter, vote_weight,
-                   num_workers=args.num_workers)
+                   targets=args.targets, num_workers=args.num_workers)
 
 
 @delegates(TrainArgs, but=['folds', 'folds_used', 'pseudo', 'pseudo_below', 'pseudo_keep'])
@@ -157,8 +157,9 @@ def _open_run(table: pd.DataFrame, out_dir, args: TrainArgs, learner_kwargs: dic
     folds = sorted(set(table['fold'])) if args.folds_used is None else list(args.folds_used)
     missing = sorted(set(folds) - set(table['fold']))
     if missing: raise HMSDataError('folds_used', f'fold(s) {missing} are not in the table (folds {sorted(set(table["fold"]))})')
-    if args.epochs2:
-        for k in folds: _expert_stage(table, k, args.bs)      # every fold's second stage, before any training
+    for k in folds:                                            # every fold's stages, before any training
+        check_fold_table(table, k, args.bs)
+        if args.epochs2: _expert_stage(table, k, args.bs)
     record = _run_record(table, args, learner_kwargs)
     first = _first_round(args.pseudo, record, folds) if args.pseudo else {}
     return RunFolder.open(out_dir, record, folds), first
@@ -166,8 +167,8 @@ def _open_run(table: pd.DataFrame, out_dir, args: TrainArgs, learner_kwargs: dic
 
 def check_run(table: pd.DataFrame, out_dir, args: TrainArgs | None = None, **kwargs) -> RunFolder:
     """The run folder `out_dir` checked for this run, nothing written (HMSDataError: another run's, a leaky first round…)."""
-    # Refused: another run's folder, a fold short of expert rows for stage 2, a pseudo-label first round unfinished,
-    # altered, or trained on other folds.
+    # Refused: another run's folder, a fold short of one batch or of expert rows for stage 2, a pseudo-label first round
+    # unfinished, altered, or trained on other folds.
     args, learner_kwargs = TrainArgs.split(args, **kwargs)
     return _open_run(table, out_dir, args, learner_kwargs)[0]
 

@@ -4,6 +4,7 @@ import io
 import json
 import math
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
@@ -13,15 +14,16 @@ import pandas as pd
 import torch
 from fastcore.parallel import num_cpus
 
-from ..competition.io import Competition, load_competition, parquet_file, read_eeg, read_spectrogram
+from ..competition.io import OFFSET_COLUMNS, Competition, load_competition, parquet_file, read_eeg, read_spectrogram
 from ..competition.meta import eeg_table
 from ..core.atomic import atomic_path, folder_lock, sweep_temp
-from ..core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, IMAGE_SHAPE, PARTS, REGIONS, SPEC_COLUMNS, SPEC_STEP, SPEC_WINDOW, part_of
+from ..core.constants import (CHANNELS, EEG_RATE, EEG_WINDOW, IMAGE_SHAPE, PARTS, REGIONS, SPEC_COLUMNS, SPEC_STEP, SPEC_WINDOW,
+                              TARGETS, TEST_STRIDE, part_of)
 from ..core.errors import HMSDataError
 from ..core.progress import progress
 from .eegspec import bipolar, bipolar_mels
 from .image import spec_row
-from .store import EEG_NAN, FORMAT, Store
+from .store import EEG_NAN, FORMAT, Store, csv_windows
 
 __all__ = ['prepare']
 
@@ -102,30 +104,69 @@ def _reusable(paths, index: Path, writable: bool, sizes: list[str]) -> bool:
     return ok
 
 
-def _windows(comp, table: pd.DataFrame, split: str, max_seconds: float | None) -> pd.DataFrame:
-    """Each eeg's distinct label windows (test: the file's middle 50 s): eeg_id, spec_s (crop start, s), start (EEG sample)."""
-    if split == 'test':
-        n = [parquet_file(comp.eeg_path(i, 'test')).metadata.num_rows for i in table.eeg_id]
-        return pd.DataFrame({'eeg_id': table.eeg_id, 'spec_s': 0.0, 'start': (np.array(n, np.int64) - EEG_WINDOW) // 2})
-    t = comp.train
-    w = pd.DataFrame({'eeg_id': t.eeg_id, 'spec_s': t.spectrogram_label_offset_seconds.astype(float),
-                      'start': (t.eeg_label_offset_seconds * EEG_RATE).astype(np.int64)}).drop_duplicates()
+def _label_windows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The distinct label windows of csv rows: eeg_id, spec_s, start and, with votes, their fractions and total_votes."""
+    # a window's votes: summed over its rows (one row in the real train.csv)
+    w = csv_windows(rows)
+    if not set(TARGETS) <= set(rows.columns): return w.drop_duplicates()
+    votes = w.assign(**{c: rows[c].to_numpy(float) for c in TARGETS}).groupby(['eeg_id', 'spec_s', 'start'], sort=False)
+    votes = votes[TARGETS].sum()
+    total = votes.sum(axis=1)
+    return votes.div(total, axis=0).assign(total_votes=total).reset_index()
+
+
+def _test_spans(comp, table: pd.DataFrame) -> pd.DataFrame:
+    """Per test eeg without offsets: n (EEG samples), last (the last crop start inside its spectrogram, s); warns if assumed."""
+    n = np.array([parquet_file(comp.eeg_path(i, 'test')).metadata.num_rows for i in table.eeg_id], np.int64)
+    rows = np.array([parquet_file(comp.spec_path(i, 'test')).metadata.num_rows for i in table.spectrogram_id], np.int64)
+    last = np.maximum(SPEC_STEP * (rows - SPEC_WINDOW), 0)
+    unsure = last > (n - EEG_WINDOW) / EEG_RATE            # room for the EEG at more than one place in its spectrogram
+    if unsure.any():
+        warnings.warn(f'test.csv gives no offsets and {unsure.sum()} of {len(table)} test eegs (e.g. '
+                      f'{table.eeg_id[unsure].iloc[0]}) have a spectrogram longer than their EEG needs: each EEG is assumed '
+                      f'to start at its spectrogram\'s first label window (a window\'s crop starts as many seconds into the '
+                      f'spectrogram as its EEG into the EEG file), as the first eeg of each spectrogram does in train.csv; '
+                      f'later eegs of a spectrogram get crops from the wrong place. A model trained with --channels eeg '
+                      f'reads no spectrogram.', stacklevel=3)
+    return pd.DataFrame({'eeg_id': table.eeg_id.to_numpy(), 'n': n, 'last': last})
+
+
+def _aligned(start: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Crop starts (s) of EEG windows starting at sample `start`, on the assumption above, kept inside the spectrogram."""
+    return np.clip(start / EEG_RATE, 0, last).astype(float)
+
+
+def _stride_windows(spans: pd.DataFrame) -> pd.DataFrame:
+    """Each test eeg's 50 s windows every TEST_STRIDE s from its EEG's start, and one ending at its end."""
+    starts = [np.unique(np.r_[np.arange(0, n - EEG_WINDOW + 1, TEST_STRIDE * EEG_RATE), n - EEG_WINDOW]) for n in spans.n]
+    w = pd.DataFrame({'eeg_id': np.repeat(spans.eeg_id.to_numpy(), [len(s) for s in starts]),
+                      'start': np.concatenate(starts).astype(np.int64)})
+    w['spec_s'] = _aligned(w.start.to_numpy(), np.repeat(spans['last'].to_numpy(), [len(s) for s in starts]))
+    return w
+
+
+def _windows(rows: pd.DataFrame, table: pd.DataFrame, spans: pd.DataFrame | None, max_seconds: float | None) -> pd.DataFrame:
+    """Each eeg's distinct label windows (without offsets: its stride windows): eeg_id, spec_s (crop start, s), start, votes."""
+    if spans is not None:
+        return _stride_windows(spans).sort_values(['eeg_id', 'start'])[['eeg_id', 'spec_s', 'start']].reset_index(drop=True)
+    w = _label_windows(rows)
+    keep = list(w.columns)
     w = w.merge(table[['eeg_id', 'centre_start']], on='eeg_id')
     w = w.assign(dist=(w.start - w.centre_start).abs()).sort_values(['eeg_id', 'dist', 'start'], kind='stable')
     if max_seconds is not None:             # the windows nearest the centre while the EEG span fits in max_seconds
         g = w.groupby('eeg_id', sort=False)
         span = np.maximum(g.start.cummax(), w.centre_start) - np.minimum(g.start.cummin(), w.centre_start) + EEG_WINDOW
         w = w[(span <= max_seconds * EEG_RATE).to_numpy()]
-        none = table[~table.eeg_id.isin(w.eeg_id)]            # no label window fits beside the centre: the centre alone
-        w = pd.concat([w, pd.DataFrame({'eeg_id': none.eeg_id, 'spec_s': none.centre_spec_s, 'start': none.centre_start})])
-    return w.sort_values(['eeg_id', 'start', 'spec_s'])[['eeg_id', 'spec_s', 'start']].reset_index(drop=True)
+        none = table[~table.eeg_id.isin(w.eeg_id)]            # no label window fits beside the centre: the centre alone,
+        w = pd.concat([w, none.rename(columns={'centre_spec_s': 'spec_s', 'centre_start': 'start'})[keep]])   # eeg's votes
+    return w.sort_values(['eeg_id', 'start', 'spec_s'])[keep].reset_index(drop=True)
 
 
-def _centres(comp, table: pd.DataFrame, split: str) -> pd.DataFrame:
-    """The seed's window of each eeg: train, the mean of its min and max offsets; test, the middle 50 s of the file."""
-    if split == 'test':
-        n = np.array([parquet_file(comp.eeg_path(i, 'test')).metadata.num_rows for i in table.eeg_id], np.int64)
-        return table.assign(centre_spec_s=0.0, centre_start=(n - EEG_WINDOW) // 2)
+def _centres(table: pd.DataFrame, spans: pd.DataFrame | None) -> pd.DataFrame:
+    """The seed's window of each eeg: the mean of its min and max offsets; rows without offsets: the EEG's middle 50 s."""
+    if spans is not None:
+        start = (spans.n.to_numpy() - EEG_WINDOW) // 2
+        return table.assign(centre_spec_s=_aligned(start, spans['last'].to_numpy()), centre_start=start)
     return table.assign(centre_spec_s=(table.spec_offset_min + table.spec_offset_max) / 2,
                         centre_start=((table.eeg_offset_min + table.eeg_offset_max) / 2 * EEG_RATE).astype(np.int64))
 
@@ -253,16 +294,20 @@ def prepare(data, cache_dir, split: str = 'train', parts=PARTS, margin: float = 
             device=None) -> Store:
     """Read each parquet of `split` of `data` (a folder or Competition) once, in parallel, into memory-mapped chunks; the Store."""
     # Stored per eeg: the spectrogram rows and bipolar EEG of every label window ± `margin` s (jitter room), at most
-    # `max_seconds` of EEG around the centre window (windows farther out are dropped), and the centre window's mels.
+    # `max_seconds` of EEG around the centre window (windows farther out are dropped), and the centre window's mels;
+    # windows.parquet lists the windows, each train window with its own votes. A test split's windows: each row's own
+    # when test.csv gives offsets, else 50 s windows every TEST_STRIDE s across the EEG (its centre: the middle 50 s).
     if split not in ('train', 'test'): raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     comp = data if isinstance(data, Competition) else load_competition(data, train=split == 'train', test=split == 'test')
     if split == 'train' and comp.train is None: raise ValueError('a Competition loaded with train=False has no train split')
     if max_seconds is not None and max_seconds < EEG_WINDOW / EEG_RATE:
         raise HMSDataError('max_seconds', f'must be at least {EEG_WINDOW / EEG_RATE:g} (one window), got {max_seconds:g}')
     root, cache = comp.root, Path(cache_dir)
-    table = eeg_table(comp.train if split == 'train' else comp.test, root / f'{split}.csv').sort_values('eeg_id').reset_index(drop=True)
-    table = _centres(comp, table, split)
-    windows = _windows(comp, table, split, max_seconds)        # every check of the data before the cache is touched
+    rows = comp.train if split == 'train' else comp.test
+    table = eeg_table(rows, root / f'{split}.csv').sort_values('eeg_id').reset_index(drop=True)
+    spans = None if all(c in rows for c in OFFSET_COLUMNS) else _test_spans(comp, table)
+    table = _centres(table, spans)
+    windows = _windows(rows, table, spans, max_seconds if split == 'train' else None)   # every check before the cache is touched
     writable = _writable(cache)
     new = _check_manifest(cache, root, writable)
     with folder_lock(cache) if writable else nullcontext():      # concurrent prepares of one cache take turns

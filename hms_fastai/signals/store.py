@@ -5,13 +5,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, HALVES, PARTS, SPEC_STEP, SPEC_WINDOW, WINDOWS
+from ..core.constants import CHANNELS, EEG_RATE, EEG_WINDOW, HALVES, PARTS, SPEC_STEP, SPEC_WINDOW, TARGETS, WINDOWS
 from ..core.errors import HMSDataError, show_ids
 from .image import assemble
 
-__all__ = ['Store', 'FORMAT', 'CACHE_COLUMNS', 'EEG_NAN']
+__all__ = ['Store', 'FORMAT', 'CACHE_COLUMNS', 'EEG_NAN', 'csv_windows']
 
-FORMAT = 3                       # bump when the cache layout or the image recipe changes (3: 16-bit chunks)
+FORMAT = 3                       # bump when the cache layout or the image recipe changes (3: 16-bit chunks, each label window's votes)
 EEG_NAN = -32_768                # the stored EEG step that stands for NaN (steps are within ±32,767)
 # Every part takes 16 bits a value (half of float32's: the full competition's store fits Kaggle's 20 GB working folder):
 # the spectrogram power as float16, clipped to its range (the recipe clips it to [e^-4, e^8] before its log anyway);
@@ -22,10 +22,16 @@ EEG_NAN = -32_768                # the stored EEG step that stands for NaN (step
 # spec_stop (chunk row after its last), spec_lo/spec_hi (the stored file rows), spec_rows (the file's rows); its bipolar
 # EEG: eeg_file, eeg_base (chunk sample of file sample 0), eeg_lo/eeg_hi (the stored file samples), eeg_scale (µV per
 # step, 16 chains); mel_file/mel_pos (the centre window's mels); win_first/win_count (its rows of windows.parquet: spec_s,
-# start, jitter_lo/hi in samples).
+# start, jitter_lo/hi in samples and, in a train split, the window's votes: TARGETS as fractions, total_votes).
 CACHE_COLUMNS = ['centre_spec_s', 'centre_start', 'spec_file', 'spec_base', 'spec_stop', 'spec_lo', 'spec_hi', 'spec_rows',
                  'eeg_file', 'eeg_base', 'eeg_lo', 'eeg_hi', 'eeg_scale', 'mel_file', 'mel_pos', 'win_first', 'win_count']
 _FILES = {'spec': 'spec_file', 'eeg': 'eeg_file', 'mel': 'mel_file'}
+
+
+def csv_windows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The window of each csv row with offsets (train.csv, a test.csv with them): eeg_id, spec_s (crop start, s), start."""
+    return pd.DataFrame({'eeg_id': rows.eeg_id.to_numpy(), 'spec_s': rows.spectrogram_label_offset_seconds.to_numpy(float),
+                         'start': (rows.eeg_label_offset_seconds * EEG_RATE).to_numpy().astype(np.int64)})
 
 
 class Store:
@@ -39,6 +45,9 @@ class Store:
         self._col = {c: index[c].to_numpy() for c in CACHE_COLUMNS if c in index}
         if 'eeg_scale' in index: self._col['eeg_scale'] = np.array(index.eeg_scale.tolist(), np.float32).reshape(len(index), -1)
         self._win = {c: windows[c].to_numpy() for c in ('spec_s', 'start', 'jitter_lo', 'jitter_hi')}
+        if set(TARGETS) <= set(windows): self._win['votes'] = windows[TARGETS].to_numpy(np.float32)
+        self._owner = np.repeat(np.arange(len(index)), self._col['win_count'])      # each window's index row
+        self._nearest = self._nearest_windows()
         self._files = {p: sorted(set(index[col])) for p, col in _FILES.items() if col in index}
         self._code = {p: np.searchsorted(self._files[p], index[_FILES[p]].to_numpy()) for p in self._files}
         self._maps, self._resident = {}, {}
@@ -53,6 +62,11 @@ class Store:
         self._need = {p for p in self.parts if set(HALVES[p]) & set(self.channels)}
         computed = [c for p in PARTS if p in self._need for c in HALVES[p]]      # the halves `assemble` will make
         self._pick = torch.tensor([computed.index(c) for c in self.channels])
+
+    def _nearest_windows(self) -> np.ndarray:
+        """Per index row, its window nearest the centre window (by EEG start; of equals, the earliest)."""
+        order = np.lexsort((np.abs(self._win['start'] - self._col['centre_start'][self._owner]), self._owner))
+        return order[self._col['win_first']]
 
     @classmethod
     def open(cls, cache_dir, split: str = 'train', channels=CHANNELS) -> 'Store':
@@ -74,6 +88,38 @@ class Store:
         i = self.rows([eeg_id])[0]
         first, n = self._col['win_first'][i], self._col['win_count'][i]
         return self._windows.iloc[first:first + n].reset_index(drop=True)
+
+    def window_table(self) -> pd.DataFrame:
+        """Every stored window: eeg_id, spec_s, start, window (its number, for `raw`), centre (it is its eeg's centre window)."""
+        c, rows = self._col, self._owner
+        centre = (self._win['start'] == c['centre_start'][rows]) & (self._win['spec_s'] == c['centre_spec_s'][rows])
+        return pd.DataFrame({'eeg_id': self._index.eeg_id.to_numpy()[rows], 'spec_s': self._win['spec_s'],
+                             'start': self._win['start'], 'window': np.arange(len(rows)), 'centre': centre})
+
+    def locate(self, rows: pd.DataFrame) -> np.ndarray:
+        """The stored window of each csv row with offsets (HMSDataError naming the eeg_ids whose windows are not stored)."""
+        found = csv_windows(rows).merge(self.window_table(), on=['eeg_id', 'spec_s', 'start'], how='left')
+        if found.window.isna().any():
+            raise HMSDataError(self.cache, f'windows of eeg_id(s) {show_ids(found.eeg_id[found.window.isna()].unique())} are not '
+                                           f'in the {self.split} cache (prepared with --max-seconds?)')
+        return found.window.to_numpy(np.int64)
+
+    def draw(self, rows, generator: torch.Generator | None = None) -> np.ndarray:
+        """One stored window of each index row in `rows`, drawn uniformly among its eeg's windows."""
+        rows, c = np.asarray(rows, np.int64), self._col
+        draw = torch.rand(len(rows), generator=generator).numpy()
+        return c['win_first'][rows] + np.minimum((draw * c['win_count'][rows]).astype(np.int64), c['win_count'][rows] - 1)
+
+    def nearest(self, rows) -> np.ndarray:
+        """Each index row's stored window nearest its centre window (the label window the seed's centre stands for)."""
+        return self._nearest[np.asarray(rows, np.int64)]
+
+    def votes(self, windows) -> np.ndarray:
+        """(n, 6) float32 vote fractions of stored windows (HMSDataError when the split's windows carry no votes)."""
+        if 'votes' not in self._win:
+            raise HMSDataError(self.cache, f'the {self.split} cache keeps no votes per window: prepare it again (hms-fastai '
+                                           f'prepare), the train split with this version')
+        return self._win['votes'][np.asarray(windows, np.int64)]
 
     def reads(self, mels: bool = True,           # the centre windows' EEG half from the stored mels (images)
               windows: str = 'centre') -> tuple:  # 'random': training windows' EEG from the raw chains too
@@ -126,16 +172,19 @@ class Store:
             out[m] = self._chunk(part, self._files[part][c])[idx[m]]
         return torch.from_numpy(out)
 
-    def raw(self, rows, windows: str = 'centre', jitter: float = 0.0, generator: torch.Generator | None = None,
-            mels: bool = True) -> dict:
-        """Raw signals of index rows `rows` at the centre or a random label window each (± `jitter` s); `mels`: centre mels."""
+    def raw(self, rows,
+            windows='centre',            # 'centre', 'random' (one drawn per row), or the stored windows to read (see `draw`)
+            jitter: float = 0.0, generator: torch.Generator | None = None, mels: bool = True) -> dict:
+        """Raw signals of index rows `rows` at their centre, a random or a given window each (± `jitter` s); `mels`: centre's."""
         rows = np.asarray(rows, np.int64)
-        if windows not in WINDOWS: raise ValueError(f'windows must be one of {WINDOWS}, got {windows!r}')
+        if isinstance(windows, str) and windows not in WINDOWS:
+            raise ValueError(f'windows must be one of {WINDOWS}, got {windows!r}')
         c = self._col
-        if windows == 'centre': spec_s, start = c['centre_spec_s'][rows].astype(float), c['centre_start'][rows]
+        centre = isinstance(windows, str) and windows == 'centre'
+        if centre: spec_s, start = c['centre_spec_s'][rows].astype(float), c['centre_start'][rows]
         else:
-            draw = torch.rand(len(rows), generator=generator).numpy()
-            w = c['win_first'][rows] + np.minimum((draw * c['win_count'][rows]).astype(np.int64), c['win_count'][rows] - 1)
+            w = self.draw(rows, generator) if isinstance(windows, str) else np.asarray(windows, np.int64)
+            if (self._owner[w] != rows).any(): raise ValueError('each window given must be one of its row\'s eeg')
             shift = np.zeros(len(rows), np.int64)
             if jitter:
                 want = np.rint((torch.rand(len(rows), generator=generator).numpy() * 2 - 1) * jitter * EEG_RATE)
@@ -149,7 +198,7 @@ class Store:
             past = torch.as_tensor(first[:, None] + np.arange(SPEC_WINDOW) >= stop[:, None], device=crops.device)
             out['spec'] = crops.masked_fill_(past[..., None], float('nan'))     # rows past the file's end: NaN
         if 'eeg' in self._need:
-            if windows == 'centre' and mels: out['mel'] = self._take('mel', rows, c['mel_pos'][rows])[:, 0]
+            if centre and mels: out['mel'] = self._take('mel', rows, c['mel_pos'][rows])[:, 0]
             else:
                 steps = self._take('eeg', rows, c['eeg_base'][rows] + start, EEG_WINDOW)
                 scale = torch.as_tensor(c['eeg_scale'][rows], device=steps.device)[:, None]

@@ -88,8 +88,10 @@ BAD = {
                                    r'test.csv: eeg_id\(s\) \[\d+\] have more than one spectrogram_id'),
     'sample out of order': (lambda r: _csv(r, 'sample_submission.csv', lambda d: d.iloc[::-1]),
                             r"sample_submission.csv: rows are not in test.csv's order: row 1 has eeg_id \d+"),
-    'negative test offset': (lambda r: _csv(r, 'test.csv', lambda d: d.assign(eeg_label_offset_seconds=-2.0)),
+    'negative test offset': (lambda r: _csv(r, 'test.csv', lambda d: d.assign(eeg_label_offset_seconds=-2.0, spectrogram_label_offset_seconds=0.0)),
                              r'test.csv: eeg_id\(s\) \[.*\] have a missing, non-numeric or negative eeg_label_offset_seconds'),
+    'one test offset column': (lambda r: _csv(r, 'test.csv', lambda d: d.assign(spectrogram_label_offset_seconds=0.0)),
+                               'test.csv: gives spectrogram_label_offset_seconds but not eeg_label_offset_seconds: give both'),
     'folder for a train EEG': (lambda r: _as_folder(_first(r, 'train', 'eegs')), r'train_eegs: 1 train EEG path\(s\) are folders'),
     'missing csv': (lambda r: (r / 'test.csv').unlink(), 'test.csv: file not found'),
 }

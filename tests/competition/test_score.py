@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from scipy.special import rel_entr
 
-from hms_fastai.competition.score import kaggle_score, kl_rows, score_layout, target_frame
+from hms_fastai.competition.score import kaggle_score, kl_rows, oof_scores, score_layout, target_frame
 from hms_fastai.core.constants import TARGETS
 from hms_fastai.core.errors import HMSDataError
 
@@ -164,3 +164,16 @@ def test_cli_score_names_the_layout(tmp_path, capsys):
     sub.iloc[1:].to_csv(tmp_path / 'sub.csv', index=False)
     assert main(['score', '--solution', str(tmp_path / 'sol.csv'), '--submission', str(tmp_path / 'sub.csv')]) == 0
     assert capsys.readouterr().out.startswith('layout: one row per eeg_id (Kaggle): mean KL over 2 eeg_ids\n')
+
+
+def test_oof_scores_per_label_row_by_hand():
+    """kl_rows: each eeg's OOF prediction on each of its label rows, against the row's own votes, rows weighed equally."""
+    rows = pd.DataFrame({'eeg_id': [1, 1, 2], **dict(zip(TARGETS, np.array([[2, 0, 0, 0, 0, 0], [0, 2, 0, 0, 0, 0],
+                                                                             [0, 0, 3, 0, 0, 0.]]).T))})
+    table = pd.DataFrame({'eeg_id': [1, 2], 'expert': [False, False],
+                          **dict(zip(TARGETS, np.array([[.5, .5, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0.]]).T))})
+    oof = pd.DataFrame({'eeg_id': [2, 1], **dict(zip(TARGETS, np.array([[0, 0, 1, 0, 0, 0], [.5, .5, 0, 0, 0, 0.]]).T))})
+    # per eeg both predictions are exact (0); per row, eeg 1's two rows each lose ln(1/.5) = ln 2 and eeg 2's row 0
+    scores = oof_scores(table, oof, rows)
+    assert scores['kl'] == pytest.approx(0, abs=1e-12) and scores['kl_rows'] == pytest.approx(2 * np.log(2) / 3)
+    assert oof_scores(table[table.eeg_id == 2], oof[oof.eeg_id == 2], rows)['kl_rows'] == pytest.approx(0, abs=1e-12)   # its rows only

@@ -20,7 +20,8 @@ FIELDS = {f.name: f.default for f in fields(TrainArgs)}
     (dict(windows='middle'), r"windows: must be one of \['centre', 'random'\]"), (dict(bs=2.5), 'bs: expected int, got 2.5'),
     (dict(vote_weight=1), 'vote_weight: expected bool'), (dict(channels='spec_XX'), r"channels: unknown channel\(s\) \['spec_XX'\]"),
     (dict(folds=3, folds_used=[3]), r'folds_used: \[3\] must be below folds=3'), (dict(precision='fp8'), 'precision: must be one of'),
-    (dict(kind=None), 'kind: must be given')])
+    (dict(kind=None), 'kind: must be given'), (dict(targets='row'), r"targets: must be one of \['eeg', 'window'\]"),
+    (dict(targets='window', pseudo='first_round'), "targets: 'window' trains on each label window's own votes; pseudo-labels are per eeg")])
 def test_every_value_is_checked(change, message):
     with pytest.raises(HMSDataError, match=message): TrainArgs(**change)
 

@@ -1,17 +1,23 @@
-"""fastai data: batch shapes and contents, fold split, channel variants, show_batch, test DataLoader, refusals."""
+"""fastai data: batch shapes and contents, fold split, channel variants, show_batch, test DataLoader, refusals, targets
+from each drawn window's own votes."""
 import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+from conftest import seed_spec_image
 from fastai.data.core import show_at
 from fastai.torch_core import TensorImage
 
+from hms_fastai.competition.io import load_competition
+from hms_fastai.competition.meta import fold_table
 from hms_fastai.core.constants import CHANNELS, REGIONS, TARGETS
 from hms_fastai.core.errors import HMSDataError
 from hms_fastai.learn.data import Votes, default_windows, dl_channels, hms_dls, hms_test_dl, vote_title
+from hms_fastai.signals.prepare import prepare
 
 EEG_ONLY = ['eeg_LL', 'eeg_RL', 'eeg_LP', 'eeg_RP']
 
@@ -93,8 +99,12 @@ def test_refusals(fastai_data):
     train, test, table = fastai_data
     with pytest.raises(HMSDataError, match='fold'): hms_dls(table.drop(columns='fold'), train)
     with pytest.raises(HMSDataError, match='no validation'): hms_dls(table, train, fold=7)
-    with pytest.raises(HMSDataError, match='are not in the test cache'): hms_dls(table, test)
-    with pytest.raises(ValueError, match='unknown channel'): hms_dls(table, train, channels=['eeg_XX'])
+    with pytest.raises(HMSDataError, match='are not in the test cache'): hms_dls(table, test, bs=4)
+    with pytest.raises(ValueError, match='unknown channel'): hms_dls(table, train, bs=4, channels=['eeg_XX'])
+    n = int((table.fold != 0).sum())                   # a fold short of one batch would train nothing (fastai drops it)
+    with pytest.raises(HMSDataError, match=rf'^bs: fold 0 has {n} training rows, fewer than one batch \(bs={n + 1}\)'):
+        hms_dls(table, train, bs=n + 1)
+    assert len(hms_dls(table, train, bs=n).train) == 1
     assert CHANNELS == dl_channels(hms_dls(table, train, bs=4))
 
 
@@ -133,7 +143,7 @@ def test_windows_default_per_device_and_refused_names(fastai_data, monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     assert default_windows() == 'random'                                          # a GPU computes mels for free
     monkeypatch.undo()
-    with pytest.raises(ValueError, match="windows must be one of \\('centre', 'random'\\)"): hms_dls(table, train, windows='middle')
+    with pytest.raises(ValueError, match="windows must be one of \\('centre', 'random'\\)"): hms_dls(table, train, bs=4, windows='middle')
 
 
 def test_worker_processes_give_the_same_batches(fastai_data):
@@ -143,3 +153,51 @@ def test_worker_processes_give_the_same_batches(fastai_data):
     for a, b in zip(one.valid, two.valid):
         torch.testing.assert_close(a[0].as_subclass(torch.Tensor), b[0].as_subclass(torch.Tensor))
         torch.testing.assert_close(a[1].as_subclass(torch.Tensor), b[1].as_subclass(torch.Tensor))
+
+
+def _window_of(spec: np.ndarray, image: np.ndarray, offsets) -> int:
+    """Which of an eeg's label windows (spectrogram offsets, s) a spectrogram-half image was made at (the seed's recipe)."""
+    dist = [np.abs(seed_spec_image(spec, int(s // 2)) - image).max() for s in offsets]
+    assert min(dist) < 1e-5, dist
+    return int(np.argmin(dist))
+
+
+def test_window_targets_are_each_drawn_windows_own_votes(mle_root, tmp_path):
+    pub = mle_root / 'public'
+    store = prepare(pub, tmp_path, 'train', parts=('spec',))
+    table = fold_table(load_competition(pub, test=False), 2)
+    rows = pd.read_csv(pub / 'train.csv')                      # the truth, read here: each label row's own votes
+
+    def batches(**kw):
+        """Every training item in table order: the eeg_ids, images and targets of hms_dls(**kw)."""
+        dl = hms_dls(table, store, fold=0, bs=8, channels='spec', targets='window', seed=0, **kw).train.new(shuffle=False, drop_last=False)
+        x, y = (torch.cat(t).numpy() for t in zip(*dl))
+        return dl.items.eeg_id.to_numpy(), x, y
+
+    def window_votes(e, image=None):
+        """The votes of the label window `image` shows (None: the one nearest the centre) and the eeg's, from train.csv."""
+        mine = rows[rows.eeg_id == e]
+        windows = mine.drop_duplicates(['spectrogram_label_offset_seconds', 'eeg_label_offset_seconds'])
+        if image is None:
+            mid = (mine.eeg_label_offset_seconds.min() + mine.eeg_label_offset_seconds.max()) / 2
+            k = int(np.argmin(np.abs(windows.eeg_label_offset_seconds.to_numpy() - mid)))    # of equals, the earliest
+        else:
+            spec = pd.read_parquet(pub / 'train_spectrograms' / f'{mine.spectrogram_id.iloc[0]}.parquet').drop(columns='time').to_numpy()
+            k = _window_of(spec, image, windows.spectrogram_label_offset_seconds)
+        votes = mine[mine.eeg_label_offset_seconds == windows.eeg_label_offset_seconds.iloc[k]][TARGETS].sum()
+        return (votes / votes.sum()).to_numpy(), (mine[TARGETS].sum() / mine[TARGETS].sum().sum()).to_numpy(), mine[TARGETS].sum(1).max()
+
+    ids, x, y = batches(windows='random')
+    other = 0
+    for e, img, target in zip(ids, x, y):
+        want, eeg, _ = window_votes(e, img)
+        np.testing.assert_allclose(target, want, atol=1e-6)       # the drawn window's own votes
+        other += not np.allclose(want, eeg, atol=1e-3)
+    assert other >= 3                                             # …which are not the eeg's
+    for e, img, target in zip(*batches(windows='random', vote_weight=True)):
+        want, _, total = window_votes(e, img)
+        np.testing.assert_allclose(target, want * total / 20, rtol=1e-5, atol=1e-7)   # at the eeg's vote weight
+    for e, _, target in zip(*batches(windows='centre')):           # centre: the label window it stands for
+        np.testing.assert_allclose(target, window_votes(e)[0], atol=1e-6)
+    valid = hms_dls(table, store, fold=0, bs=8, channels='spec', targets='window').valid
+    np.testing.assert_allclose(torch.cat([b[1] for b in valid]).numpy(), valid.items[TARGETS].to_numpy(np.float32), atol=1e-6)

@@ -1,4 +1,6 @@
-"""Offline inference: exported learners, deterministic TTA, ensembles, a fresh process, the real test layout."""
+"""Offline inference: exported learners, deterministic TTA, ensembles, a fresh process, the real test layout, full-length
+test recordings (test windows) and per-row predictions from test.csv offsets."""
+import shutil
 import subprocess
 import sys
 
@@ -106,3 +108,48 @@ def test_real_test_layout(exported, real_root, tmp_path):
     want = np.mean([(_probs(m, image) + _probs(m, image[:, MIRROR])).numpy() / 2 for m in load_learners(exported)], axis=0)
     np.testing.assert_allclose(back[TARGETS].to_numpy(), want, atol=2e-4)   # the store keeps the EEG half in float16
     np.testing.assert_allclose(sub[TARGETS].to_numpy(), back[TARGETS].to_numpy(), atol=1e-12)
+
+
+def _by_hand(learners, images: np.ndarray) -> np.ndarray:
+    """The ensemble's flip-TTA probabilities of images, computed here."""
+    return np.mean([(_probs(m, images) + _probs(m, images[:, MIRROR])).numpy() / 2 for m in learners], axis=0)
+
+
+def test_full_length_test_recordings_are_predicted_from_the_chosen_windows(exported, mle_root, recipe, tmp_path):
+    pub, one = mle_root / 'public', exported[:1]
+    r, test = recipe(pub, 'test'), pd.read_csv(pub / 'test.csv')
+    ids, centre = test.eeg_id.unique(), r.centre()
+    with pytest.warns(UserWarning, match='gives no offsets'):
+        got = {'centre': predict(one, pub, tmp_path / 'cache', test_windows='centre'),
+               'all': submit(one, pub, tmp_path / 'cache', tmp_path / 's.csv')}           # the default, written per row
+    assert got['all'].eeg_id.tolist() == test.eeg_id.tolist() and got['centre'].eeg_id.tolist() == ids.tolist()
+    got['all'] = got['all'].drop_duplicates('eeg_id')
+    assert len(got['all']) == len(ids)                                                     # each eeg's prediction on its rows
+    learners = load_learners(one)
+    want = {'centre': _by_hand(learners, np.stack([r.image(e, *centre.loc[e]) for e in ids])),
+            'all': np.stack([_by_hand(learners, np.stack([r.image(e, s, t) for s, t in r.stride(e)])).mean(0) for e in ids])}
+    for w in want: np.testing.assert_allclose(got[w][TARGETS].to_numpy(), want[w], atol=2e-4)   # centre half: float16 mels
+    assert max(len(r.stride(e)) for e in ids) > 1 and not np.allclose(want['all'], want['centre'], atol=1e-3)
+    with pytest.raises(HMSDataError, match="test_windows: must be one of"): predict(one, pub, tmp_path / 'cache', test_windows='middle')
+
+
+def test_rows_with_offsets_are_predicted_each_from_its_own_window(exported, mle_root, recipe, tmp_path):
+    root = tmp_path / 'data'
+    shutil.copytree(mle_root / 'public', root, ignore=shutil.ignore_patterns('train_*'))
+    answers = pd.read_csv(mle_root / 'private' / 'test.csv')
+    test = pd.read_csv(root / 'test.csv').assign(eeg_label_offset_seconds=answers.eeg_label_offset_seconds,
+                                                 spectrogram_label_offset_seconds=answers.spectrogram_label_offset_seconds)
+    test.to_csv(root / 'test.csv', index=False)
+    got = predict(exported[:1], root, tmp_path / 'cache', test_windows='centre')    # rows with offsets: the option does not apply
+    r = recipe(root, 'test')
+    images = np.stack([r.image(t.eeg_id, t.spectrogram_label_offset_seconds, int(t.eeg_label_offset_seconds * 200))
+                       for t in test.itertuples()])
+    assert got.eeg_id.tolist() == test.eeg_id.tolist()
+    np.testing.assert_allclose(got[TARGETS].to_numpy(), _by_hand(load_learners(exported[:1]), images), atol=2e-4)
+    per_eeg = got.groupby('eeg_id')[TARGETS].nunique().max(axis=1)
+    assert (per_eeg > 1).any()                                    # an eeg's rows differ: per-row predictions
+
+
+def test_kaggle_layout_gives_the_same_file_for_every_test_window_choice(exported, synth_root, tmp_path):
+    for w in ('centre', 'all'): submit(exported[:1], synth_root, tmp_path / 'cache', tmp_path / f'{w}.csv', test_windows=w)
+    assert (tmp_path / 'centre.csv').read_bytes() == (tmp_path / 'all.csv').read_bytes()     # 50 s EEGs: one window

@@ -58,7 +58,7 @@ def test_a_kind_checks_its_bodies_and_channels(toy, fastai_data):
     with pytest.raises(HMSDataError, match="'mlp' is not a body for 4 input channels of kind 'profile'.*unknown toy body"):
         toy.check_body('mlp', 4)
     with pytest.raises(HMSDataError, match=r"the profile kind cannot read \['eeg_LL'\]"):
-        hms_dls(table, train, kind='profile', channels=['eeg_LL'])
+        hms_dls(table, train, kind='profile', bs=8, channels=['eeg_LL'])
     with pytest.raises(HMSDataError, match="unknown kind 'video'"): get_kind('video')
     with pytest.raises(HMSDataError, match="the signal kind reads all of"): get_kind('signal').input_channels(['Fp1-F7'])
     with pytest.raises(HMSDataError, match='has no pretrained weights'):

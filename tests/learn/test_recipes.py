@@ -152,3 +152,11 @@ def test_a_pseudo_first_round_is_checked_before_any_training(fastai_data, tmp_pa
     (first / 'fold1.safetensors').write_bytes(b'altered')
     with pytest.raises(HMSDataError, match='the files of fold 1 are missing or altered'): second()
     assert not (tmp_path / 'second').exists()                                # nothing begun
+
+
+def test_a_fold_short_of_one_batch_is_refused_before_any_training(fastai_data, tmp_path):
+    train, _, table = fastai_data
+    short = int((table.fold != 2).sum())                           # a fold trains on the others' rows
+    with pytest.raises(HMSDataError, match=rf'^bs: fold \d has \d+ training rows, fewer than one batch \(bs={short + 1}\)'):
+        train_folds(table, train, tmp_path / 'run', epochs=1, **{**TINY, 'bs': short + 1})
+    assert not (tmp_path / 'run').exists() or not list((tmp_path / 'run').iterdir())   # nothing trained, nothing exported

@@ -1,13 +1,15 @@
-"""Reading the signal cache: centre and random windows equal the recipe, jitter, device-held stores, pickling."""
+"""Reading the signal cache: centre and random windows equal the recipe, jitter, device-held stores, pickling, each label
+window's votes, the test split's windows (stride windows of full-length recordings, or each row's own)."""
 import pickle
 import shutil
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from hms_fastai.core.constants import CHANNELS, HALVES
+from hms_fastai.core.constants import CHANNELS, HALVES, TARGETS
 from hms_fastai.core.errors import HMSDataError
 from hms_fastai.signals.eegspec import bipolar
 from hms_fastai.signals.image import assemble
@@ -171,3 +173,86 @@ def test_cuda_batches_equal_cpu(train_store):
         torch.manual_seed(0); gpu = assemble(on_gpu.raw(rows, windows))
         assert gpu.is_cuda
         torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=1e-4)
+
+
+@pytest.fixture(scope='module')
+def mle_store(mle_root, tmp_path_factory) -> Store:
+    """The train split of the per-window-truth MLE-bench layout, spectrogram half only (windows and votes are what count)."""
+    return prepare(mle_root / 'public', tmp_path_factory.mktemp('mle_cache'), 'train', parts=('spec',))
+
+
+def _row_votes(root) -> pd.Series:
+    """train.csv read here: each distinct (eeg_id, crop start, EEG start)'s summed votes."""
+    rows = pd.read_csv(root / 'train.csv')
+    rows['start'] = (rows.eeg_label_offset_seconds * 200).astype(int)
+    return rows.groupby(['eeg_id', 'spectrogram_label_offset_seconds', 'start'])[TARGETS].sum()
+
+
+def test_each_label_window_keeps_its_own_votes(mle_root, mle_store):
+    votes, differ = _row_votes(mle_root / 'public'), 0
+    for e in mle_store.table.eeg_id:
+        w = mle_store.windows(e)
+        want = votes.loc[e].loc[list(zip(w.spec_s, w.start))].to_numpy(float)
+        np.testing.assert_allclose(w[TARGETS].to_numpy(), want / want.sum(1, keepdims=True), atol=1e-12)
+        np.testing.assert_array_equal(w.total_votes, want.sum(1))
+        numbers = mle_store.window_table().query('eeg_id == @e').window
+        np.testing.assert_allclose(mle_store.votes(numbers), want / want.sum(1, keepdims=True), atol=1e-6)
+        differ += not np.allclose(w[TARGETS].to_numpy(), w[TARGETS].to_numpy()[:1])
+    assert differ >= 5                                         # per-window truth: an eeg's windows disagree
+
+
+def test_the_centre_stands_for_its_nearest_label_window(mle_root, mle_store, recipe, tmp_path):
+    centre, table = recipe(mle_root / 'public').centre(), mle_store.window_table()
+    for e in mle_store.table.eeg_id:
+        w = mle_store.windows(e)
+        dist = (w.start - centre.eeg_start[e]).abs().to_numpy()
+        got = table.loc[mle_store.nearest(mle_store.rows([e]))[0]]
+        assert got.eeg_id == e and got.start == w.start[int(np.argmin(dist))]   # of equals, the earliest
+    capped, votes, alone = prepare(mle_root / 'public', tmp_path, 'train', parts=('spec',), max_seconds=50), _row_votes(mle_root / 'public'), 0
+    for e in capped.table.eeg_id:                               # 50 s of EEG: the window at the centre alone
+        w = capped.windows(e)
+        assert (w.start == centre.eeg_start[e]).all()
+        if not (mle_store.windows(e).start == centre.eeg_start[e]).any():      # no label window there: the eeg's votes
+            alone += 1
+            np.testing.assert_allclose(w[TARGETS].to_numpy()[0], votes.loc[e].sum() / votes.loc[e].sum().sum(), atol=1e-12)
+    assert alone >= 3
+    with pytest.warns(UserWarning, match='gives no offsets'): test = prepare(mle_root / 'public', tmp_path / 't', 'test', parts=('spec',))
+    with pytest.raises(HMSDataError, match='keeps no votes per window'): test.votes([0])
+
+
+def test_full_length_test_recordings_store_stride_windows_with_aligned_crops(mle_root, tmp_path, recipe):
+    pub = mle_root / 'public'
+    with pytest.warns(UserWarning, match='test.csv gives no offsets and') as caught: st = prepare(pub, tmp_path, 'test')
+    assert len([w for w in caught if 'gives no offsets' in str(w.message)]) == 1              # said once
+    r = recipe(pub, 'test')
+    assert set(st.table.eeg_id) == set(pd.read_csv(pub / 'test.csv').eeg_id)
+    centre = r.centre()
+    for e in st.table.eeg_id:
+        w = st.windows(e)
+        assert list(zip(w.spec_s, w.start)) == r.stride(e)
+        table = st.window_table().query('eeg_id == @e')
+        assert (table.centre == ((table.start == centre.eeg_start[e]) & (table.spec_s == centre.spec_s[e]))).all()
+    long = [e for e in st.table.eeg_id if len(st.windows(e)) > 1][:2]
+    assert long
+    for e in long:                                            # the images at the stride windows: the recipe's
+        numbers = st.window_table().query('eeg_id == @e').window.to_numpy()
+        images = assemble(st.raw(st.rows([e] * len(numbers)), numbers)).numpy()
+        for img, (s, t) in zip(images, r.stride(e)): r.assert_close(img, r.image(e, s, t), eeg_atol=1e-4)
+        r.assert_close(st.image(e), r.image(e, *centre.loc[e]))
+
+
+def test_test_rows_with_offsets_are_read_at_their_own_windows(mle_root, tmp_path):
+    root = tmp_path / 'data'
+    shutil.copytree(mle_root / 'public', root, ignore=shutil.ignore_patterns('train_*'))
+    answers = pd.read_csv(mle_root / 'private' / 'test.csv')
+    test = pd.read_csv(root / 'test.csv').assign(eeg_label_offset_seconds=answers.eeg_label_offset_seconds,
+                                                 spectrogram_label_offset_seconds=answers.spectrogram_label_offset_seconds)
+    test.to_csv(root / 'test.csv', index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')                          # nothing assumed: no warning
+        st = prepare(root, tmp_path / 'cache', 'test', parts=('spec',))
+    table = st.window_table().set_index('window')
+    got = table.loc[st.locate(test)]
+    np.testing.assert_array_equal(got.eeg_id, test.eeg_id)
+    np.testing.assert_array_equal(got.spec_s, test.spectrogram_label_offset_seconds)
+    np.testing.assert_array_equal(got.start, (test.eeg_label_offset_seconds * 200).astype(int))
