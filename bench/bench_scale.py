@@ -98,7 +98,7 @@ def loader_epochs(store, table, bs: int) -> dict:
 def parity(store, comp, n: int, seed: int = 0) -> dict:
     """Largest differences of the 16-bit store from float32 (parquet) at the centre windows of `n` eegs."""
     from hms_fastai.competition.io import read_eeg, read_spectrogram
-    from hms_fastai.core.constants import EEG_WINDOW, HALVES, SPEC_COLUMNS, SPEC_WINDOW
+    from hms_fastai.core.constants import EEG_WINDOW, HALVES, SPEC_COLUMNS
     from hms_fastai.experiments.tabular import window_features
     from hms_fastai.signals.eegspec import bipolar, bipolar_mels
     from hms_fastai.signals.image import spec_images, spec_window
