@@ -130,12 +130,17 @@ class Competition:
         return self.root / f'{split}_spectrograms' / f'{int(spectrogram_id)}.parquet'
 
 
+def _check_one_recording(where: Path, rows: pd.DataFrame):
+    """Rows of one eeg_id (label windows) name one spectrogram and one patient."""
+    for col in ['spectrogram_id', 'patient_id']:
+        n = rows.groupby('eeg_id', sort=False)[col].nunique()
+        if (n > 1).any(): raise HMSDataError(where, f'eeg_id(s) {show_ids(n.index[n > 1])} have more than one {col}')
+
+
 def _check_test(root: Path, test: pd.DataFrame):
     """test.csv: eeg_ids may repeat (one row per label window, as in MLE-bench), but each names one recording and patient."""
     where = root / 'test.csv'
-    for col in ['spectrogram_id', 'patient_id']:
-        n = test.groupby('eeg_id', sort=False)[col].nunique()
-        if (n > 1).any(): raise HMSDataError(where, f'eeg_id(s) {show_ids(n.index[n > 1])} have more than one {col}')
+    _check_one_recording(where, test)
     given = [c for c in OFFSET_COLUMNS if c in test]
     if len(given) == 1:       # a row's window needs both: where its EEG starts and where its spectrogram crop starts
         missing = (set(OFFSET_COLUMNS) - set(given)).pop()
@@ -174,7 +179,9 @@ def load_competition(root,
         sample = read_csv(root / 'sample_submission.csv', ['eeg_id', *TARGETS])
         _check_test(root, te)
         _check_sample(root, te, sample)
-    if train: tr = read_csv(root / 'train.csv', TRAIN_COLUMNS)
+    if train:
+        tr = read_csv(root / 'train.csv', TRAIN_COLUMNS)
+        _check_one_recording(root / 'train.csv', tr)
     if check_files:
         if te is not None:
             _check_files(root / 'test_eegs', te.eeg_id.unique(), 'test EEG')

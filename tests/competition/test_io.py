@@ -86,6 +86,9 @@ BAD = {
                                 r'sample_submission.csv: eeg_id\(s\) \[\d+\] occur a different number of times than in test.csv \(6 rows here, 7 there\)'),
     'eeg under two spectrograms': (lambda r: _csv(r, 'test.csv', lambda d: pd.concat([d, d.iloc[:1].assign(spectrogram_id=7)])),
                                    r'test.csv: eeg_id\(s\) \[\d+\] have more than one spectrogram_id'),
+    'train eeg under two patients': (lambda r: _csv(r, 'train.csv', lambda d: d.assign(   # one row of an eeg with several
+                                         patient_id=d.patient_id.mask(d.index == d.index[d.eeg_id.duplicated()][0], -1))),
+                                     r'train.csv: eeg_id\(s\) \[\d+\] have more than one patient_id'),
     'sample out of order': (lambda r: _csv(r, 'sample_submission.csv', lambda d: d.iloc[::-1]),
                             r"sample_submission.csv: rows are not in test.csv's order: row 1 has eeg_id \d+"),
     'negative test offset': (lambda r: _csv(r, 'test.csv', lambda d: d.assign(eeg_label_offset_seconds=-2.0, spectrogram_label_offset_seconds=0.0)),
