@@ -30,6 +30,21 @@ def mle_root(tmp_path_factory) -> Path:
     return make_synthetic(tmp_path_factory.mktemp('mle'), n_eegs=40, seed=3, truth='window', layout='mlebench')
 
 
+@pytest.fixture
+def mle_offsets(mle_root, tmp_path) -> tuple[Path, 'pd.DataFrame']:
+    """MLE-bench's public test side whose test.csv also gives each row's offsets (from the answers): (folder, test.csv)."""
+    import shutil
+
+    import pandas as pd
+    root = tmp_path / 'data'
+    shutil.copytree(mle_root / 'public', root, ignore=shutil.ignore_patterns('train_*'))
+    answers = pd.read_csv(mle_root / 'private' / 'test.csv')
+    test = pd.read_csv(root / 'test.csv').assign(eeg_label_offset_seconds=answers.eeg_label_offset_seconds,
+                                                 spectrogram_label_offset_seconds=answers.spectrogram_label_offset_seconds)
+    test.to_csv(root / 'test.csv', index=False)
+    return root, test
+
+
 @pytest.fixture(scope='session')
 def fastai_data(synth_root, tmp_path_factory):
     """For the fastai tests: (train Store, test Store, train eeg table with 3 patient folds), prepared once."""

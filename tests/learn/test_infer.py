@@ -1,6 +1,5 @@
 """Offline inference: exported learners, deterministic TTA, ensembles, a fresh process, the real test layout, full-length
 test recordings (test windows) and per-row predictions from test.csv offsets."""
-import shutil
 import subprocess
 import sys
 
@@ -133,13 +132,8 @@ def test_full_length_test_recordings_are_predicted_from_the_chosen_windows(expor
     with pytest.raises(HMSDataError, match="test_windows: must be one of"): predict(one, pub, tmp_path / 'cache', test_windows='middle')
 
 
-def test_rows_with_offsets_are_predicted_each_from_its_own_window(exported, mle_root, recipe, tmp_path):
-    root = tmp_path / 'data'
-    shutil.copytree(mle_root / 'public', root, ignore=shutil.ignore_patterns('train_*'))
-    answers = pd.read_csv(mle_root / 'private' / 'test.csv')
-    test = pd.read_csv(root / 'test.csv').assign(eeg_label_offset_seconds=answers.eeg_label_offset_seconds,
-                                                 spectrogram_label_offset_seconds=answers.spectrogram_label_offset_seconds)
-    test.to_csv(root / 'test.csv', index=False)
+def test_rows_with_offsets_are_predicted_each_from_its_own_window(exported, mle_offsets, recipe, tmp_path):
+    root, test = mle_offsets
     got = predict(exported[:1], root, tmp_path / 'cache', test_windows='centre')    # rows with offsets: the option does not apply
     r = recipe(root, 'test')
     images = np.stack([r.image(t.eeg_id, t.spectrogram_label_offset_seconds, int(t.eeg_label_offset_seconds * 200))

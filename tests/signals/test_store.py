@@ -241,13 +241,8 @@ def test_full_length_test_recordings_store_stride_windows_with_aligned_crops(mle
         r.assert_close(st.image(e), r.image(e, *centre.loc[e]))
 
 
-def test_test_rows_with_offsets_are_read_at_their_own_windows(mle_root, tmp_path):
-    root = tmp_path / 'data'
-    shutil.copytree(mle_root / 'public', root, ignore=shutil.ignore_patterns('train_*'))
-    answers = pd.read_csv(mle_root / 'private' / 'test.csv')
-    test = pd.read_csv(root / 'test.csv').assign(eeg_label_offset_seconds=answers.eeg_label_offset_seconds,
-                                                 spectrogram_label_offset_seconds=answers.spectrogram_label_offset_seconds)
-    test.to_csv(root / 'test.csv', index=False)
+def test_test_rows_with_offsets_are_read_at_their_own_windows(mle_offsets, tmp_path):
+    root, test = mle_offsets
     with warnings.catch_warnings():
         warnings.simplefilter('error')                          # nothing assumed: no warning
         st = prepare(root, tmp_path / 'cache', 'test', parts=('spec',))
