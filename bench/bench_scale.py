@@ -68,7 +68,7 @@ def _gathers(store, bs: int, windows: str, mels: bool, seed: int = 0):
         yield next(v for k, v in raw.items() if k != 'pick')
 
 
-def loader_epochs(store, table, bs: int) -> dict:
+def loader_epochs(store, table, bs: int, dataloader: bool = True) -> dict:
     """Items/s of the reads alone (Store.raw) and of the training DataLoader (reads + assembly), cold then warm, per kind."""
     from hms_fastai.learn.data import hms_dls
     from hms_fastai.learn.kinds import get_kind
@@ -83,7 +83,8 @@ def loader_epochs(store, table, bs: int) -> dict:
         dls = hms_dls(table, store, fold=0, kind=kind, windows=windows, bs=bs, resident=False, seed=0)
         label = f'{kind}, {windows} windows ({" + ".join(parts)}, {gb:.2f} GB)'
         row = {'parts': parts, 'GB': gb}
-        for what, batches in (('reads', lambda: _gathers(view, bs, windows, k.mels)), ('DataLoader', lambda: dls.train)):
+        runs = (('reads', lambda: _gathers(view, bs, windows, k.mels)), ('DataLoader', lambda: dls.train))
+        for what, batches in runs if dataloader else runs[:1]:
             for state in ('cold', 'warm'):
                 if state == 'cold': _drop_pages(store, files)
                 before = _resident(files)
@@ -173,7 +174,7 @@ def main(a):
         res['parity'] = parity(store, comp, a.parity)
     if a.loader:
         print(f'an epoch of the training loader alone ({int((table.fold != 0).sum()):,} items, bs {a.bs}):', flush=True)
-        res['loader'] = loader_epochs(store, table, a.bs)
+        res['loader'] = loader_epochs(store, table, a.bs, a.dataloader)
     print(json.dumps(res, indent=1, default=float))
     if os.environ.get('OUT'): (Path(os.environ['OUT']) / 'bench_scale.json').write_text(json.dumps(res, indent=1, default=float))
 
@@ -185,5 +186,7 @@ if __name__ == '__main__':
     ap.add_argument('--bs', type=int, default=64)
     ap.add_argument('--parity', type=int, default=0, help='eegs compared with float32 (0: none)')
     ap.add_argument('--no-loader', dest='loader', action='store_false', help='skip the loader epochs')
+    ap.add_argument('--reads-only', dest='dataloader', action='store_false',
+                    help="the loader's reads alone (the DataLoader's assembly costs the same per item at any size)")
     ap.add_argument('--threads', type=int, default=1, help='torch CPU threads (see above)')
     main(ap.parse_args())
