@@ -145,3 +145,13 @@ class Recipe:
 def recipe():
     """`recipe(root, split='train')`: a Recipe of that folder."""
     return Recipe
+
+
+@pytest.fixture(scope='module')
+def one_thread():
+    """One torch thread for tiny models: on a busy 2-core machine two threads wait on each other (~10× slower)."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

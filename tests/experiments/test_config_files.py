@@ -10,6 +10,8 @@ from hms_fastai.core.errors import HMSDataError
 from hms_fastai.experiments.config_files import configs_toml, read_configs
 from hms_fastai.experiments.configs import CONFIGS, TrainConfig
 
+pytestmark = pytest.mark.usefixtures('one_thread')   # tiny models on one torch thread
+
 
 def test_the_registry_round_trips_through_toml(tmp_path):
     path = tmp_path / 'registry.toml'

@@ -29,6 +29,8 @@ from hms_fastai.learn.exports import load_learners
 from hms_fastai.learn.image import timm_body
 from hms_fastai.signals.prepare import prepare
 
+pytestmark = pytest.mark.usefixtures('one_thread')   # tiny models on one torch thread
+
 TINY = dict(n_folds=2, epochs=1, epochs2=0, bs=8)
 COLUMNS = RESULT_COLUMNS
 

@@ -13,6 +13,8 @@ from hms_fastai.core.version import __version__, git_revision
 from hms_fastai.experiments.runs_table import RUN_COLUMNS, find_runs, plot_runs, runs_table, runs_text
 from hms_fastai.learn.recipes import train_folds
 
+pytestmark = pytest.mark.usefixtures('one_thread')   # tiny models on one torch thread
+
 TINY = dict(arch='test_efficientnet', bs=4, flip=0, mask=0, seed=0, epochs=1, epochs2=0, folds_used=[0, 1])
 
 

@@ -23,6 +23,8 @@ from hms_fastai.core.errors import HMSDataError
 from hms_fastai.core.train_args import TrainArgs
 from hms_fastai.experiments.search_space import SearchSpace, Searched, read_space
 
+pytestmark = pytest.mark.usefixtures('one_thread')   # tiny models on one torch thread
+
 SPACE = '''[fixed]
 arch = "test_efficientnet"
 epochs2 = 0
