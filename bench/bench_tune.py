@@ -52,7 +52,7 @@ def main(data: Path, cache: Path, work: Path, space: Path, n_trials: int, timeou
     two_s = _timed([tune(work / 'two')] * 2, env | {'OMP_NUM_THREADS': '1'}, work / 'two.log')   # 2 processes × 1 thread
     one, two = _study(work / 'one'), _study(work / 'two')
     print(f'default recipe (resnet34d_8ch\'s arguments, arch {arch}: {recipe["run"]["epochs"]} + {recipe["run"]["epochs2"]} '
-          f'epochs, lr {recipe["run"]["lr"]}, windows {recipe["run"]["windows"] or "centre (CPU)"}), fold 0: '
+          f'epochs, lr {recipe["run"]["lr"]}, windows {recipe["run"]["windows"]}, targets {recipe["run"].get("targets")}), fold 0: '
           f'KL {recipe["scores"]["kl"]:.4f}, expert {recipe["scores"]["kl_expert"]:.4f}, {recipe_s:.0f} s of training')
     print('| workers | wall | trials (complete / pruned / failed) | epochs trained | epochs/min | best trial | its KL | its KL expert |')
     print('|---|---|---|---|---|---|---|---|')

@@ -63,7 +63,7 @@ def run_demo(out,                          # the demo folder: data, cache, model
     from .signals.prepare import prepare
 
     out, t0 = Path(out), time.perf_counter()
-    data = make_synthetic(out / 'data', n_eegs=n_eegs, n_test=n_test, seed=args.seed)
+    data = make_synthetic(out / 'data', n_eegs=n_eegs, n_test=n_test, seed=args.seed, truth='window')   # each label window its own truth
     _step(f'synthetic competition: {n_eegs} train / {n_test} test eegs → {data}', t0)
     comp = check_competition(data)
     store = prepare(comp, out / 'cache', 'train', margin=args.jitter)

@@ -85,9 +85,9 @@ class TrainArgs:
     flip: float = arg_rule(0.5, low=0, high=1)      # chance a training item's hemispheres are swapped
     mask: float = arg_rule(0.5, low=0, high=1)      # chance a training image gets SpecAugment time and frequency masks
     mixup: float = arg_rule(0.0, low=0)             # soft-label MixUp alpha (0: off)
-    windows: str | None = arg_rule(None, choices=WINDOWS)   # training windows (None: random on a GPU, centre on a CPU)
+    windows: str = arg_rule('random', choices=WINDOWS)   # training windows: one of an eeg's label windows drawn each epoch, or the centre one
     jitter: float = arg_rule(0.0, low=0)            # seconds a training window may move either way
-    targets: str = arg_rule('eeg', choices=TARGET_LEVELS)   # training targets: the eeg's votes, or the drawn window's own
+    targets: str = arg_rule('window', choices=TARGET_LEVELS)   # training targets: the drawn window's own votes, or the eeg's
     vote_weight: bool = False                       # stage 1 weighs each row's loss by its total votes / 20
     monitor: str = 'valid_loss'                     # stage 1 keeps its best epoch by this validation figure
     monitor2: str = 'kl_expert'                     # stage 2 keeps its best epoch by this one

@@ -20,7 +20,7 @@ from ..competition.score import target_frame
 from ..core.constants import PARTS, TARGETS
 from ..core.errors import HMSDataError
 from ..core.train_args import TrainArgs
-from ..learn.data import default_windows, hms_test_dl
+from ..learn.data import hms_test_dl
 from ..learn.exports import export_learner
 from ..learn.infer import predict
 from ..learn.kinds import get_kind
@@ -67,7 +67,8 @@ def _reference(name: str, run: _Run) -> Result:
 def _train_config(cfg: TrainConfig, run: _Run, folder: Path, pseudo: PseudoConfig | None = None) -> tuple[TrainedFolds, float]:
     """The config trained over the run's folds (exports in `folder`) and its seconds; an identical one is reused."""
     args = cfg.train_args(run.seed)
-    if pseudo: args = args.replace(pseudo=str(run.out_dir / pseudo.base), pseudo_below=pseudo.below, pseudo_keep=pseudo.keep)
+    if pseudo:                                   # pseudo-labels are per eeg: the second round trains towards eeg targets
+        args = args.replace(pseudo=str(run.out_dir / pseudo.base), pseudo_below=pseudo.below, pseudo_keep=pseudo.keep, targets='eeg')
     if args not in run.trained:
         t0 = time.perf_counter()
         run.trained[args] = train_folds(run.table, run.train, folder, args), time.perf_counter() - t0
@@ -78,8 +79,7 @@ def _describe(cfg: TrainArgs) -> str:
     """A short description of a trained config."""
     kind = get_kind(cfg.kind)
     inputs = f'{len(kind.input_channels(cfg.channels))} {"ch" if kind.spatial else "chains"}'
-    windows = cfg.windows or default_windows()
-    return f'{cfg.arch or kind.arch} · {inputs} · {cfg.epochs}{f" + {cfg.epochs2} expert" if cfg.epochs2 else ""} ep · {windows} windows'
+    return f'{cfg.arch or kind.arch} · {inputs} · {cfg.epochs}{f" + {cfg.epochs2} expert" if cfg.epochs2 else ""} ep · {cfg.windows} windows'
 
 
 @singledispatch

@@ -19,7 +19,7 @@ from .kinds import Kind, get_kind
 
 __all__ = ['HMSTensorImage', 'EEGSignal', 'Votes', 'EEGRef', 'StoreInput', 'InputAssembly', 'HMSDataLoader', 'VoteTarget',
            'WeightedVotes', 'VOTE_SCALE', 'StoreBlock', 'VoteBlock', 'dl_kind', 'dl_channels', 'dl_parts', 'check_fold_table',
-           'default_windows', 'place_store', 'hms_dls', 'hms_test_dl', 'vote_title']
+           'place_store', 'hms_dls', 'hms_test_dl', 'vote_title']
 
 
 VOTE_SCALE = 20                  # votes that weigh a row 1 when training is vote-weighted
@@ -104,8 +104,8 @@ class HMSDataLoader(TfmdDL):
     """fastai's TfmdDL reading a batch with one gather per part from the store; training items at `windows`, others centre."""
     # training batches go towards `targets`; test items that name a stored window are read there
 
-    def __init__(self, dataset=None, windows: str = 'random', jitter: float = 0.0,
-                 targets: str = 'eeg',    # training targets: the items' own ('eeg'), or their windows' votes ('window')
+    def __init__(self, dataset=None, windows: str = TrainArgs.windows, jitter: float = 0.0,
+                 targets: str = TrainArgs.targets,   # training targets: their windows' votes ('window'), or the items' own ('eeg')
                  **kwargs):
         if windows not in WINDOWS: raise ValueError(f'windows must be one of {WINDOWS}, got {windows!r}')
         if targets not in TARGET_LEVELS: raise ValueError(f'targets must be one of {TARGET_LEVELS}, got {targets!r}')
@@ -157,8 +157,8 @@ class VoteTarget(Transform):
 
 
 def StoreBlock(store, kind: str = 'image', channels: list[str] | None = None,  # the model's inputs (None: from the store's)
-               windows: str = 'random', jitter: float = 0.0,
-               targets: str = 'eeg') -> TransformBlock:  # 'window': training batches go towards their windows' own votes
+               windows: str = TrainArgs.windows, jitter: float = 0.0,
+               targets: str = TrainArgs.targets) -> TransformBlock:  # 'window': training batches go towards their windows' own votes
     """Input block: rows → a kind's inputs read from `store` (each training batch at random label windows, or the centre)."""
     k = get_kind(kind)
     if channels is None and k.store_channels is None: channels = store.channels
@@ -218,11 +218,6 @@ def check_fold_table(table: pd.DataFrame, fold: int,
                                  f'lower the batch size or use fewer folds')
 
 
-def default_windows() -> str:
-    """Training windows when none are asked for: 'random' on a GPU, 'centre' (the stored mels, no mel cost) on the CPU."""
-    return 'random' if torch.cuda.is_available() else 'centre'
-
-
 _REPORTED = set()                # (cache, split, parts) whose placement was printed
 
 
@@ -245,7 +240,7 @@ def place_store(store, resident: bool | None,  # True: hold it on the device; No
 @delegates(DataBlock.dataloaders)
 def hms_dls(table: pd.DataFrame, store, fold: int = 0, kind: str = 'image', bs: int = TrainArgs.bs,
             channels=None,                       # the model's input channels: names, 'spec'/'eeg' (None: all the kind takes)
-            batch_tfms=None, windows: str | None = None,  # training windows: 'random' or 'centre' (None: default_windows())
+            batch_tfms=None, windows: str = TrainArgs.windows,  # training windows: 'random' or 'centre'
             jitter: float = 0.0,                 # seconds a training window may move either way
             vote_weight: bool = False,           # training targets scaled by total_votes / 20
             targets: str = TrainArgs.targets,    # training targets: the eeg's votes, or each drawn window's own ('window')
@@ -254,7 +249,7 @@ def hms_dls(table: pd.DataFrame, store, fold: int = 0, kind: str = 'image', bs: 
     """DataLoaders of (a kind's input, votes) for eeg-level `table`: `fold` validates at the centre window, the rest trains."""
     check_fold_table(table, fold, bs)
     k, channels = get_kind(kind), parse_channels(channels)
-    store, windows = store.with_channels(k.reads(channels)), windows or default_windows()
+    store = store.with_channels(k.reads(channels))
     store.rows(table['eeg_id'])                                   # HMSDataError naming any eeg_id not in the store
     if targets == 'window': store.votes([])                       # HMSDataError if its windows keep no votes
     store = place_store(store, resident, store.reads(k.mels, windows))

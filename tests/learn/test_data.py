@@ -16,7 +16,7 @@ from hms_fastai.competition.io import load_competition
 from hms_fastai.competition.meta import fold_table
 from hms_fastai.core.constants import CHANNELS, REGIONS, TARGETS
 from hms_fastai.core.errors import HMSDataError
-from hms_fastai.learn.data import Votes, default_windows, dl_channels, hms_dls, hms_test_dl, vote_title
+from hms_fastai.learn.data import Votes, dl_channels, hms_dls, hms_test_dl, vote_title
 from hms_fastai.signals.prepare import prepare
 
 EEG_ONLY = ['eeg_LL', 'eeg_RL', 'eeg_LP', 'eeg_RP']
@@ -137,12 +137,10 @@ def test_random_windows_train_and_centre_windows_validate(fastai_data, synth_roo
     assert dls.train.windows == 'random' and dls.valid.windows == 'random'   # the split, not the setting, picks centre
 
 
-def test_windows_default_per_device_and_refused_names(fastai_data, monkeypatch):
+def test_windows_and_targets_default_to_a_drawn_window_and_its_votes_and_refuse_names(fastai_data):
     train, _, table = fastai_data
-    assert hms_dls(table, train, bs=4).train.windows == 'centre'                  # this CPU: the stored centre mels
-    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
-    assert default_windows() == 'random'                                          # a GPU computes mels for free
-    monkeypatch.undo()
+    dl = hms_dls(table, train, bs=4).train
+    assert (dl.windows, dl.targets) == ('random', 'window')                      # on every device (README: measured)
     with pytest.raises(ValueError, match="windows must be one of \\('centre', 'random'\\)"): hms_dls(table, train, bs=4, windows='middle')
 
 

@@ -116,7 +116,7 @@ def test_pseudo_round_relabels_only_low_vote_training_rows_with_the_fold_model(f
 
     real = recipes.train_fold
     monkeypatch.setattr(recipes, 'train_fold', spy)
-    train_folds(table, train, tmp_path / 'second', folds_used=[1], epochs=1, pseudo=tmp_path / 'first', **{**TINY, 'bs': 4})
+    train_folds(table, train, tmp_path / 'second', folds_used=[1], epochs=1, pseudo=tmp_path / 'first', targets='eeg', **{**TINY, 'bs': 4})
     assert list(seen) == [1]
     for k, t in seen.items():
         assert t.index.equals(table.index)
@@ -141,7 +141,7 @@ def test_a_pseudo_first_round_is_checked_before_any_training(fastai_data, tmp_pa
     monkeypatch.setattr(recipes, 'train_fold', lambda *a, **k: pytest.fail('trained before the first round was checked'))
 
     def second(t=table, **kw):
-        return train_folds(t, train, tmp_path / 'second', epochs=1, pseudo=first, **{**TINY, 'bs': 4, 'folds_used': [1], **kw})
+        return train_folds(t, train, tmp_path / 'second', epochs=1, pseudo=first, targets='eeg', **{**TINY, 'bs': 4, 'folds_used': [1], **kw})
     with pytest.raises(HMSDataError, match='first was trained on other folds .*saw rows this run validates on'):
         second(add_folds(table.drop(columns='fold'), 2))                    # its fold-1 model saw some of these fold-1 rows
     with pytest.raises(HMSDataError, match='has no model of fold\\(s\\) \\[0\\]'): second(folds_used=[0, 1])
