@@ -43,7 +43,7 @@ def naive_dls(table: pd.DataFrame, store, fold: int = 0, bs: int = TrainArgs.bs,
     # vocab=VOCAB is what CategoryBlock derives from the full data; fixed, so a fold lacking a class still has 6 outputs
     if channels is not None: store = store.with_channels(channels)
     if seed is not None: set_seed(seed, reproducible=True)
-    block = DataBlock(blocks=(StoreBlock(store), CategoryBlock(vocab=VOCAB)), get_y=ColReader('expert_consensus'),
+    block = DataBlock(blocks=(StoreBlock(store, targets='eeg'), CategoryBlock(vocab=VOCAB)), get_y=ColReader('expert_consensus'),
                       splitter=ColSplitter('fold', on=fold), batch_tfms=hms_augs()[0])
     return block.dataloaders(table.reset_index(drop=True), bs=bs, num_workers=0)
 
