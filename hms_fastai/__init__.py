@@ -10,7 +10,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-from .core.version import __version__
+from .core.version import __version__ as __version__   # re-exported: h.__version__
 
 LAYERS = ['core', 'competition', 'signals', 'learn', 'experiments']
 _FACES = ('__init__', '__main__', 'all', 'cli')           # modules whose names are not re-exported here
