@@ -138,7 +138,7 @@ def test_signal_kind_vote_weights_pseudo_blend_weights_and_pickles_through_the_c
     image = [*base, '--arch', 'test_efficientnet', '--channels', 'spec']
     assert main([*image, '--out', str(tmp_path / 'img'), '--fp32']) == 0
     assert main([*base, '--out', str(tmp_path / 'sig'), '--kind', 'signal', '--vote-weight']) == 0
-    assert main([*image, '--out', str(tmp_path / 'pseudo'), '--pseudo', str(tmp_path / 'img'), '--pseudo-keep', '0.3']) == 0
+    assert main([*image, '--out', str(tmp_path / 'pseudo'), '--pseudo', str(tmp_path / 'img'), '--pseudo-keep', '0.3', '--targets', 'eeg']) == 0
     run = {n: json.loads((tmp_path / n / 'models.json').read_text())['run'] for n in ('img', 'sig', 'pseudo')}
     assert run['img']['precision'] == 'fp32' and run['sig']['kind'] == 'signal' and run['sig']['vote_weight']
     assert run['pseudo']['pseudo'] == str(tmp_path / 'img') and run['pseudo']['pseudo_keep'] == 0.3

@@ -52,5 +52,5 @@ def test_each_rank_draws_its_own_random_numbers(fastai_data, monkeypatch):
     monkeypatch.setattr(recipes, 'rank_distrib', lambda: 1)
     monkeypatch.setattr(recipes, 'set_seed', lambda s, reproducible=False: seeds.append(s))
     monkeypatch.setattr(recipes, 'hms_learner', lambda *a, **k: (_ for _ in ()).throw(Stop()))
-    with pytest.raises(Stop): recipes.train_fold(table, train, 0, seed=5, epochs2=0)
+    with pytest.raises(Stop): recipes.train_fold(table, train, 0, seed=5, epochs2=0, bs=4)
     assert seeds == [6]
