@@ -356,7 +356,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--n-eegs', type=_int(20), help=f'synthetic train eegs (default: {DEMO.n_eegs}; --quick: {QUICK.n_eegs})')
     s.add_argument('--n-test', type=_int(1), help=f'synthetic test eegs (default: {DEMO.n_test}; --quick: {QUICK.n_test})')
     preset = ('epochs', 'epochs2', 'lr', 'bs', 'seed')
-    _add_train_args(s, ['arch', *preset, 'windows', 'jitter', 'precision'], {'arch': DEMO.args.arch, **dict.fromkeys(preset)},
+    _add_train_args(s, ['arch', *preset, 'windows', 'jitter', 'precision'], {'arch': DEMO.args.arch, 'windows': DEMO.args.windows, **dict.fromkeys(preset)},
                     {k: f'(default: {getattr(DEMO.args, k)}; --quick: {getattr(QUICK.args, k)})' for k in preset})
 
     s = _command(sub, 'synth', 'write a competition-format synthetic folder whose true probabilities are known', _synth)
