@@ -163,7 +163,7 @@ def _several_rows_past_the_end(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _pseudo(d, w, first, *extra):
-    return _train(d, w, '--epochs2', '0', '--folds', '2', '--targets', 'eeg', '--pseudo', str(first), *extra)
+    return _train(d, w, '--epochs2', '0', '--folds', '2', '--bs', '4', '--targets', 'eeg', '--pseudo', str(first), *extra)
 
 
 def _votes(v):
