@@ -80,11 +80,13 @@ def loader_epochs(store, table, bs: int, dataloader: bool = True) -> dict:
         parts = [p for p in view.reads(k.mels, windows) if p != ('eeg' if mels else 'mel')]
         files = _chunk_files(store, parts)
         gb = sum(f.stat().st_size for f in files) / 1e9
-        dls = hms_dls(table, store, fold=0, kind=kind, windows=windows, bs=bs, resident=False, seed=0)
         label = f'{kind}, {windows} windows ({" + ".join(parts)}, {gb:.2f} GB)'
         row = {'parts': parts, 'GB': gb}
-        runs = (('reads', lambda: _gathers(view, bs, windows, k.mels)), ('DataLoader', lambda: dls.train))
-        for what, batches in runs if dataloader else runs[:1]:
+        runs = [('reads', lambda: _gathers(view, bs, windows, k.mels))]
+        if dataloader:                                              # built only when its epochs are timed
+            dls = hms_dls(table, store, fold=0, kind=kind, windows=windows, bs=bs, resident=False, seed=0)
+            runs.append(('DataLoader', lambda: dls.train))
+        for what, batches in runs:
             for state in ('cold', 'warm'):
                 if state == 'cold': _drop_pages(store, files)
                 before = _resident(files)

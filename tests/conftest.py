@@ -31,11 +31,9 @@ def mle_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def mle_offsets(mle_root, tmp_path) -> tuple[Path, 'pd.DataFrame']:
+def mle_offsets(mle_root, tmp_path) -> tuple[Path, pd.DataFrame]:
     """MLE-bench's public test side whose test.csv also gives each row's offsets (from the answers): (folder, test.csv)."""
     import shutil
-
-    import pandas as pd
     root = tmp_path / 'data'
     shutil.copytree(mle_root / 'public', root, ignore=shutil.ignore_patterns('train_*'))
     answers = pd.read_csv(mle_root / 'private' / 'test.csv')
